@@ -1,0 +1,58 @@
+// Package errs holds the few error kinds that the HTTP layer turns into a
+// status and the SPEC's error body {"error":code,"message":sentence}. Domain
+// packages wrap these kinds (errors.Is finds them) or build an *Error with a
+// precise code and message; gateway.writeError is the one place that maps them.
+package errs
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kinds. Each maps to one HTTP status in the gateway.
+var (
+	ErrInvalid       = errors.New("invalid")       // 400
+	ErrUnauthorized  = errors.New("unauthorized")  // 401
+	ErrForbidden     = errors.New("forbidden")     // 403
+	ErrNotFound      = errors.New("not found")     // 404
+	ErrConflict      = errors.New("conflict")      // 409
+	ErrUnprocessable = errors.New("unprocessable") // 422
+	ErrUnavailable   = errors.New("unavailable")   // 503
+)
+
+// Error is an error of a kind with the code and sentence shown to the caller.
+type Error struct {
+	Kind    error
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Unwrap lets errors.Is(err, ErrNotFound) and friends see the kind.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// New builds an *Error of kind with code and a formatted message.
+func New(kind error, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 400 with code "invalid_request".
+func Invalid(format string, args ...any) *Error {
+	return New(ErrInvalid, "invalid_request", format, args...)
+}
+
+// NotFound is a 404 naming what was not found.
+func NotFound(what string) *Error {
+	return New(ErrNotFound, "not_found", "%s not found", what)
+}
+
+// Forbidden is a 403.
+func Forbidden(format string, args ...any) *Error {
+	return New(ErrForbidden, "forbidden", format, args...)
+}
+
+// Conflict is a 409.
+func Conflict(format string, args ...any) *Error {
+	return New(ErrConflict, "conflict", format, args...)
+}

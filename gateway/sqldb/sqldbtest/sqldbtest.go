@@ -1,0 +1,120 @@
+// Package sqldbtest gives tests a freshly migrated database of either dialect:
+// a new schema on the PostgreSQL server named by TEST_DATABASE_URL, or a new
+// SQLite file. With CI set, a missing or unreachable PostgreSQL fails the test
+// instead of skipping it.
+package sqldbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+// Dialects is the list every conformance suite runs over.
+var Dialects = []sqldb.Dialect{sqldb.Postgres, sqldb.SQLite}
+
+// Each runs fn once per dialect as parallel subtests, each with its own
+// migrated database.
+func Each(t *testing.T, sets []sqldb.Set, fn func(t *testing.T, db *sqldb.DB)) {
+	t.Helper()
+	for _, d := range Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			fn(t, New(t, d, sets...))
+		})
+	}
+}
+
+// New opens a migrated, isolated database of dialect d, closed and dropped at
+// the end of the test.
+func New(t testing.TB, d sqldb.Dialect, sets ...sqldb.Set) *sqldb.DB {
+	t.Helper()
+	ctx := context.Background()
+	var db *sqldb.DB
+	switch d {
+	case sqldb.Postgres:
+		db = newPostgres(t)
+	case sqldb.SQLite:
+		var err error
+		db, err = sqldb.OpenSQLite(filepath.Join(t.TempDir(), "replicas.db"))
+		if err != nil {
+			t.Fatalf("open sqlite: %v", err)
+		}
+		t.Cleanup(db.Close)
+	}
+	if _, err := sqldb.Migrate(ctx, db, sets, queue.Migrations(Logger())); err != nil {
+		t.Fatalf("migrate %s: %v", d, err)
+	}
+	return db
+}
+
+// URL returns TEST_DATABASE_URL, failing under CI and skipping elsewhere when
+// it is not set.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("TEST_DATABASE_URL")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("TEST_DATABASE_URL is not set: PostgreSQL tests must not skip under CI")
+		}
+		t.Skip("TEST_DATABASE_URL not set; PostgreSQL tests skipped (set it, or run .ci/run)")
+	}
+	return url
+}
+
+// NewSchema creates an empty schema on the test server and returns its name;
+// it is dropped when the test ends.
+func NewSchema(t testing.TB) string {
+	t.Helper()
+	url := URL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := sqldb.OpenPostgres(ctx, url, "")
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	if err := admin.Ping(ctx); err != nil {
+		t.Fatalf("TEST_DATABASE_URL unreachable: %v", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	return schema
+}
+
+func newPostgres(t testing.TB) *sqldb.DB {
+	t.Helper()
+	schema := NewSchema(t)
+	db, err := sqldb.OpenPostgres(context.Background(), URL(t), schema)
+	if err != nil {
+		t.Fatalf("open postgres: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
+}
+
+// Logger discards everything unless TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
