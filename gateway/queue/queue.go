@@ -37,6 +37,7 @@ type Options struct {
 // Queue wraps one River client of the right database type.
 type Queue struct {
 	workers *river.Workers
+	kinds   int
 	pg      *river.Client[pgx.Tx]
 	lite    *river.Client[*sql.Tx]
 }
@@ -75,11 +76,18 @@ func New(db *sqldb.DB, logger *slog.Logger, opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// Workers is the registry that domain packages add their workers to.
-func (q *Queue) Workers() *river.Workers { return q.workers }
+// AddWorker registers the worker of one job kind; call it before Start.
+func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) {
+	river.AddWorker(q.workers, w)
+	q.kinds++
+}
 
-// Start begins working jobs until Stop.
+// Start begins working jobs until Stop. With no worker registered there is
+// nothing to work, and it returns at once.
 func (q *Queue) Start(ctx context.Context) error {
+	if q.kinds == 0 {
+		return nil
+	}
 	if q.pg != nil {
 		return q.pg.Start(ctx)
 	}
@@ -88,6 +96,9 @@ func (q *Queue) Start(ctx context.Context) error {
 
 // Stop waits for running jobs to finish (or ctx to end).
 func (q *Queue) Stop(ctx context.Context) error {
+	if q.kinds == 0 {
+		return nil
+	}
 	if q.pg != nil {
 		return q.pg.Stop(ctx)
 	}

@@ -1,0 +1,69 @@
+// admin subcommands: bootstrap an org with its first admin and API token.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+)
+
+func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "bootstrap":
+		return cmdBootstrap(ctx, args[1:], getenv, stdout, stderr)
+	default:
+		if cmd, ok := adminCommands[args[0]]; ok {
+			return cmd(ctx, args[1:], getenv, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "unknown admin command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+// adminCommands are registered by the files that implement them.
+var adminCommands = map[string]command{}
+
+func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin bootstrap", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	slug := fs.String("org", "", "org slug (required)")
+	email := fs.String("email", "", "first admin's email (required)")
+	name := fs.String("name", "", "first admin's name")
+	asJSON := fs.Bool("json", false, `print {"org_id","user_id","token"}`)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if *slug == "" || *email == "" {
+		fmt.Fprintln(stderr, "admin bootstrap: --org and --email are required")
+		return errUsage
+	}
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := newLogger(io.Discard)
+	if _, err := migrate(ctx, db, log); err != nil {
+		return err
+	}
+	a, err := newApp(cfg, db, log, queueInsertOnly)
+	if err != nil {
+		return err
+	}
+	org, user, token, err := a.identity.Bootstrap(ctx, db, *slug, *email, *name)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]string{"org_id": org.ID, "user_id": user.ID, "token": token})
+	}
+	fmt.Fprintf(stdout, "org %s (%s)\nadmin %s (%s)\nAPI token (shown once): %s\n", org.Slug, org.ID, user.Email, user.ID, token)
+	return nil
+}

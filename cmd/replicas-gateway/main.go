@@ -1,0 +1,69 @@
+// Command replicas-gateway runs the Replicas integration gateway and its
+// admin tools. main only sets up signals and calls run; each subcommand lives
+// in its own file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: replicas-gateway <command> [flags]
+
+commands:
+  serve            run the gateway (embedded SQLite in ./data unless DATABASE_URL is set)
+  migrate          apply database migrations and exit
+  admin bootstrap  create an org, its first admin and an API token
+  admin rotate-key re-encrypt stored secrets with the current REPLICAS_ENCRYPTION_KEY
+  demo             self-contained run: seed, send sample deliveries, show the workspaces
+  trigger          send a signed sample delivery to a running gateway
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "replicas-gateway:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// run dispatches to a subcommand.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "admin":
+		return cmdAdmin(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		if cmd, ok := extraCommands[args[0]]; ok {
+			return cmd(ctx, args[1:], getenv, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+// command is the signature every subcommand has.
+type command func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// extraCommands are registered by the files that implement them (demo, trigger).
+var extraCommands = map[string]command{}

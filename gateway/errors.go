@@ -1,0 +1,68 @@
+// The one place that turns an error into an HTTP status and the SPEC's body
+// {"error":"<code>","message":"<sentence>"}.
+package gateway
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+var kindStatus = []struct {
+	kind   error
+	status int
+	code   string
+}{
+	{errs.ErrInvalid, http.StatusBadRequest, "invalid_request"},
+	{errs.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
+	{errs.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{errs.ErrNotFound, http.StatusNotFound, "not_found"},
+	{errs.ErrConflict, http.StatusConflict, "conflict"},
+	{errs.ErrUnprocessable, http.StatusUnprocessableEntity, "unprocessable"},
+	{errs.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+}
+
+// errorBody is the SPEC's error shape.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// writeError answers c with err. Errors of no known kind are logged and
+// answered 500 without detail; an unreachable database is a 503 with
+// Retry-After so webhook senders try again.
+func writeError(c *gin.Context, err error) {
+	status, body := classify(err)
+	if status >= 500 {
+		logger(c).Error("request failed", "err", err, "status", status)
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+func classify(err error) (int, errorBody) {
+	var e *errs.Error
+	for _, k := range kindStatus {
+		if !errors.Is(err, k.kind) {
+			continue
+		}
+		if errors.As(err, &e) {
+			return k.status, errorBody{Error: e.Code, Message: e.Message}
+		}
+		return k.status, errorBody{Error: k.code, Message: err.Error()}
+	}
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return http.StatusRequestEntityTooLarge, errorBody{Error: "too_large", Message: "request body is too large"}
+	}
+	if sqldb.IsUnavailable(err) {
+		return http.StatusServiceUnavailable, errorBody{Error: "unavailable", Message: "the database is unavailable; retry later"}
+	}
+	return http.StatusInternalServerError, errorBody{Error: "internal", Message: "internal error"}
+}

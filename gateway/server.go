@@ -1,0 +1,128 @@
+// Package gateway is the HTTP layer and nothing else: routes, middleware,
+// authentication, JSON in and out, and the mapping of errors to statuses.
+// Each api_*.go file serves one area and declares the small interface it needs
+// from the domain package behind it.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+)
+
+// Body limits: GitHub sends payloads up to 25 MB; the API takes far less.
+const (
+	WebhookBodyLimit = 25 << 20
+	APIBodyLimit     = 1 << 20
+)
+
+// Deps are what the handlers use. Optional areas (nil) are not routed.
+type Deps struct {
+	Logger   *slog.Logger
+	DB       *sqldb.DB
+	Identity *identity.Store
+	// Registry receives the HTTP metrics; nil makes a private one.
+	Registry *prometheus.Registry
+}
+
+// Server is the gin engine with its dependencies.
+type Server struct {
+	Deps
+	log     *slog.Logger
+	engine  *gin.Engine
+	metrics *metrics
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{Deps: d, log: d.Logger, engine: gin.New(), metrics: newMetrics(d.Registry)}
+	s.engine.ContextWithFallback = true
+	s.engine.HandleMethodNotAllowed = true
+	s.engine.Use(s.requestContext, recoverJSON)
+	s.engine.NoRoute(func(c *gin.Context) { writeError(c, notFoundRoute) })
+	s.engine.NoMethod(func(c *gin.Context) {
+		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed", Message: "method not allowed"})
+	})
+	s.routes()
+	return s
+}
+
+// Handler is the root http.Handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() {
+	r := s.engine
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.h(s.readyz))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+
+	api := r.Group("/api/v1", limitBody(APIBodyLimit))
+	user := api.Group("", s.h(s.authenticate))
+	s.identityRoutes(user)
+}
+
+// h adapts a handler that returns an error.
+func (s *Server) h(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			writeError(c, err)
+		}
+	}
+}
+
+func (s *Server) readyz(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("readyz: %w: %w", errUnavailable, err)
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": string(s.DB.Dialect())})
+	return nil
+}
+
+// Serve runs an http.Server with this handler on ln until ctx ends, then
+// shuts down gracefully, letting in-flight requests finish (up to grace).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down http server", "grace", grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
