@@ -36,7 +36,8 @@ type Plan struct {
 	Outcome string
 	// Then runs inside the committing transaction after the launch attempt:
 	// ws is the new workspace (nil when nothing launched), launchErr is
-	// launch.ErrNoCredentials (or ErrDuplicate) when the trigger was refused.
+	// credstore.ErrNoCredentials when no agent is configured, or
+	// launch.ErrDuplicate when the same TriggerKey already launched.
 	// Sources enqueue their acknowledgement jobs here (reactions, replies,
 	// agent activities), so they commit with everything else.
 	Then func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error
