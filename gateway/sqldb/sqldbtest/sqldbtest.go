@@ -8,10 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,4 +119,83 @@ func Logger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Dump returns every row of every table of db as text, for tests that scan
+// the raw database for secrets.
+func Dump(t testing.TB, db *sqldb.DB) string {
+	t.Helper()
+	ctx := context.Background()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table'`
+	if db.Dialect() == sqldb.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`
+	}
+	rows, err := db.Query(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := sqldb.Collect(rows, func(r sqldb.Rows) (string, error) {
+		var s string
+		return s, r.Scan(&s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, table := range tables {
+		cq := `SELECT * FROM "` + table + `"`
+		if db.Dialect() == sqldb.Postgres {
+			cq = `SELECT t::text FROM "` + table + `" t`
+		}
+		rows, err := db.Query(ctx, cq)
+		if err != nil {
+			t.Fatalf("dump %s: %v", table, err)
+		}
+		if db.Dialect() == sqldb.Postgres {
+			lines, err := sqldb.Collect(rows, func(r sqldb.Rows) (string, error) {
+				var s string
+				return s, r.Scan(&s)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(table + ": " + strings.Join(lines, "\n") + "\n")
+			continue
+		}
+		rows.Close()
+		b.WriteString(dumpSQLite(t, db, table))
+	}
+	return b.String()
+}
+
+func dumpSQLite(t testing.TB, db *sqldb.DB, table string) string {
+	t.Helper()
+	rows, err := db.SQL().Query(`SELECT * FROM "` + table + `"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(table + ":")
+		for _, v := range vals {
+			switch x := v.(type) {
+			case []byte:
+				b.WriteString(" " + string(x))
+			default:
+				b.WriteString(" " + fmt.Sprint(x))
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }

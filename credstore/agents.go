@@ -1,0 +1,143 @@
+// The agents, their authentication methods in chain order, and validation of
+// what a user submits for each.
+package credstore
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+)
+
+// Agents in the order the fallback agent choice tries them.
+var Agents = []string{"claude", "codex"}
+
+// Methods per agent, in the order the chain prefers them.
+var Methods = map[string][]string{
+	"claude": {"oauth", "api_key", "bedrock"},
+	"codex":  {"oauth", "api_key"},
+}
+
+// DisplayName is the agent's name in messages.
+func DisplayName(agent string) string {
+	switch agent {
+	case "claude":
+		return "Claude"
+	case "codex":
+		return "Codex"
+	}
+	return agent
+}
+
+// Secret is what a credential holds. Only the fields of its method are set.
+// It is sealed at rest and only ever handed to the workspace whose chain
+// holds it.
+type Secret struct {
+	APIKey          string    `json:"api_key,omitempty"`
+	AccessToken     string    `json:"access_token,omitempty"`
+	RefreshToken    string    `json:"refresh_token,omitempty"`
+	IDToken         string    `json:"id_token,omitempty"`
+	AccountID       string    `json:"account_id,omitempty"`
+	ExpiresAt       time.Time `json:"expires_at,omitzero"`
+	AccessKeyID     string    `json:"access_key_id,omitempty"`
+	SecretAccessKey string    `json:"secret_access_key,omitempty"`
+	Region          string    `json:"region,omitempty"`
+	SessionToken    string    `json:"session_token,omitempty"`
+}
+
+var awsRegion = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$`)
+
+// checkAgentMethod reports an unknown agent or method as not found.
+func checkAgentMethod(agent, method string) error {
+	ms, ok := Methods[agent]
+	if !ok {
+		return errs.New(errs.ErrNotFound, "not_found", "unknown agent %q (claude or codex)", agent)
+	}
+	if !slices.Contains(ms, method) {
+		return errs.New(errs.ErrNotFound, "not_found", "unknown method %q for %s (%s)", method, agent, strings.Join(ms, ", "))
+	}
+	return nil
+}
+
+// validate checks a submitted secret and keeps only its method's fields.
+func validate(agent, method string, s Secret) (Secret, error) {
+	if err := checkAgentMethod(agent, method); err != nil {
+		return Secret{}, err
+	}
+	trim := func(v string) string { return strings.TrimSpace(v) }
+	switch method {
+	case "api_key":
+		key := trim(s.APIKey)
+		prefix := map[string]string{"claude": "sk-ant-", "codex": "sk-"}[agent]
+		if key == "" {
+			return Secret{}, errs.Invalid("api_key is required")
+		}
+		if !strings.HasPrefix(key, prefix) {
+			name := map[string]string{"claude": "an Anthropic", "codex": "an OpenAI"}[agent]
+			return Secret{}, errs.Invalid("api_key must be %s API key starting with %q", name, prefix)
+		}
+		return Secret{APIKey: key}, nil
+	case "oauth":
+		out := Secret{AccessToken: trim(s.AccessToken), RefreshToken: trim(s.RefreshToken), ExpiresAt: s.ExpiresAt.UTC()}
+		var missing []string
+		if out.AccessToken == "" {
+			missing = append(missing, "access_token")
+		}
+		if out.RefreshToken == "" {
+			missing = append(missing, "refresh_token")
+		}
+		if out.ExpiresAt.IsZero() {
+			missing = append(missing, "expires_at")
+		}
+		if agent == "codex" {
+			out.IDToken, out.AccountID = trim(s.IDToken), trim(s.AccountID)
+			if out.IDToken == "" {
+				missing = append(missing, "id_token")
+			}
+			if out.AccountID == "" {
+				missing = append(missing, "account_id")
+			}
+		}
+		if len(missing) > 0 {
+			return Secret{}, errs.Invalid("oauth credentials need %s", strings.Join(missing, ", "))
+		}
+		return out, nil
+	case "bedrock":
+		out := Secret{AccessKeyID: trim(s.AccessKeyID), SecretAccessKey: trim(s.SecretAccessKey), Region: trim(s.Region), SessionToken: trim(s.SessionToken)}
+		var missing []string
+		if out.AccessKeyID == "" {
+			missing = append(missing, "access_key_id")
+		}
+		if out.SecretAccessKey == "" {
+			missing = append(missing, "secret_access_key")
+		}
+		if out.Region == "" {
+			missing = append(missing, "region")
+		}
+		if len(missing) > 0 {
+			return Secret{}, errs.Invalid("bedrock credentials need %s", strings.Join(missing, ", "))
+		}
+		if !awsRegion.MatchString(out.Region) {
+			return Secret{}, errs.Invalid("region %q is not an AWS region such as us-east-1", out.Region)
+		}
+		return out, nil
+	}
+	return Secret{}, errs.Invalid("unknown method %q", method)
+}
+
+// hint is the last 4 characters of the secret's identifying part.
+func hint(method string, s Secret) string {
+	v := s.APIKey
+	switch method {
+	case "oauth":
+		v = s.AccessToken
+	case "bedrock":
+		v = s.AccessKeyID
+	}
+	if len(v) <= 4 {
+		return "****"
+	}
+	return v[len(v)-4:]
+}
