@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -39,7 +40,12 @@ func call(t *testing.T, h http.Handler, method, path, token, body string) (int, 
 }
 
 func newServer(t *testing.T, db *sqldb.DB) http.Handler {
-	return gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewStore()}).Handler()
+	ids := identity.NewStore()
+	keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Credentials: credstore.NewStore(keys, ids)}).Handler()
 }
 
 func TestIdentityAPI(t *testing.T) {

@@ -33,6 +33,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	DB       *sqldb.DB
 	Identity *identity.Store
+	// Credentials serves the credential endpoints.
+	Credentials CredentialStore
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -76,6 +78,9 @@ func (s *Server) routes() {
 	api := r.Group("/api/v1", limitBody(APIBodyLimit))
 	user := api.Group("", s.h(s.authenticate))
 	s.identityRoutes(user)
+	if s.Credentials != nil {
+		s.credentialRoutes(user)
+	}
 }
 
 // h adapts a handler that returns an error.

@@ -1,0 +1,169 @@
+// Management API for agent credentials, agent preferences and the resolved
+// chain (SPEC 3.3). Answers never contain a secret: only a 4-character hint.
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+// CredentialStore is what the credential endpoints need.
+type CredentialStore interface {
+	Put(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
+	Find(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string) (credstore.Credential, error)
+	List(ctx context.Context, q sqldb.Querier, o credstore.Owner) ([]credstore.Credential, error)
+	Delete(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string, by credstore.Change) error
+	Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (credstore.Resolution, error)
+	SetPreference(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent string, by credstore.Change) error
+}
+
+func (s *Server) credentialRoutes(r *gin.RouterGroup) {
+	org := r.Group("/orgs/:org")
+	org.GET("/credentials", s.h(s.orgCredentials(s.listCredentials)))
+	org.GET("/credentials/resolve", s.h(s.resolveChain))
+	org.PUT("/credentials/:agent/:method", s.h(s.orgCredentials(s.putCredential)))
+	org.GET("/credentials/:agent/:method", s.h(s.orgCredentials(s.getCredential)))
+	org.DELETE("/credentials/:agent/:method", s.h(s.orgCredentials(s.deleteCredential)))
+	org.PUT("/preferences", s.h(s.setOrgPreference))
+
+	me := r.Group("/me")
+	me.GET("/credentials", s.h(s.myCredentials(s.listCredentials)))
+	me.PUT("/credentials/:agent/:method", s.h(s.myCredentials(s.putCredential)))
+	me.GET("/credentials/:agent/:method", s.h(s.myCredentials(s.getCredential)))
+	me.DELETE("/credentials/:agent/:method", s.h(s.myCredentials(s.deleteCredential)))
+	me.PUT("/preferences", s.h(s.setMyPreference))
+}
+
+// credHandler serves one owner's credentials.
+type credHandler func(c *gin.Context, owner credstore.Owner, by credstore.Change) error
+
+// orgCredentials: org-scope credentials are for the org's admins only.
+func (s *Server) orgCredentials(h credHandler) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		p, err := orgCaller(c, true)
+		if err != nil {
+			return err
+		}
+		return h(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID})
+	}
+}
+
+// myCredentials: personal credentials belong to the caller alone.
+func (s *Server) myCredentials(h credHandler) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		p := principal(c)
+		return h(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID})
+	}
+}
+
+func (s *Server) listCredentials(c *gin.Context, owner credstore.Owner, _ credstore.Change) error {
+	cs, err := s.Credentials.List(c.Request.Context(), s.DB, owner)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"credentials": nonNil(cs)})
+	return nil
+}
+
+func (s *Server) putCredential(c *gin.Context, owner credstore.Owner, by credstore.Change) error {
+	var in credstore.Secret
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	var cred credstore.Credential
+	err := s.DB.InTx(ctx, func(tx sqldb.Tx) error {
+		var err error
+		cred, err = s.Credentials.Put(ctx, tx, owner, c.Param("agent"), c.Param("method"), in, by)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, cred)
+	return nil
+}
+
+func (s *Server) getCredential(c *gin.Context, owner credstore.Owner, _ credstore.Change) error {
+	cred, err := s.Credentials.Find(c.Request.Context(), s.DB, owner, c.Param("agent"), c.Param("method"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, cred)
+	return nil
+}
+
+func (s *Server) deleteCredential(c *gin.Context, owner credstore.Owner, by credstore.Change) error {
+	ctx := c.Request.Context()
+	err := s.DB.InTx(ctx, func(tx sqldb.Tx) error {
+		return s.Credentials.Delete(ctx, tx, owner, c.Param("agent"), c.Param("method"), by)
+	})
+	if err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+type preferenceRequest struct {
+	Agent        string `json:"agent"`
+	DefaultAgent string `json:"default_agent"`
+}
+
+func (s *Server) setMyPreference(c *gin.Context) error {
+	p := principal(c)
+	var req preferenceRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, req.Agent, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID}, "agent")
+}
+
+func (s *Server) setOrgPreference(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req preferenceRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, req.DefaultAgent, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID}, "default_agent")
+}
+
+func (s *Server) setPreference(c *gin.Context, owner credstore.Owner, agent string, by credstore.Change, field string) error {
+	ctx := c.Request.Context()
+	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Credentials.SetPreference(ctx, tx, owner, agent, by) }); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{field: agent})
+	return nil
+}
+
+// resolveChain shows the chain a workspace of ?user= would get: to admins for
+// any member, and to a member for themself.
+func (s *Server) resolveChain(c *gin.Context) error {
+	p, err := orgCaller(c, false)
+	if err != nil {
+		return err
+	}
+	userID := c.DefaultQuery("user", p.UserID)
+	if userID != p.UserID && !p.IsAdmin() {
+		return errAdminOnly
+	}
+	ctx := c.Request.Context()
+	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, userID); err != nil {
+		return err
+	}
+	res, err := s.Credentials.Resolve(ctx, s.DB, p.OrgID, userID, c.Query("agent"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, res)
+	return nil
+}
