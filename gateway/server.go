@@ -35,6 +35,12 @@ type Deps struct {
 	Identity *identity.Store
 	// Credentials serves the credential endpoints.
 	Credentials CredentialStore
+	// Webhooks verifies deliveries per source name ("github", "linear").
+	Webhooks map[string]WebhookVerifier
+	// Deliveries records and lists webhook deliveries.
+	Deliveries DeliveryService
+	// Workspaces creates, lists and updates workspaces.
+	Workspaces WorkspaceService
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -80,6 +86,13 @@ func (s *Server) routes() {
 	s.identityRoutes(user)
 	if s.Credentials != nil {
 		s.credentialRoutes(user)
+	}
+	if s.Deliveries != nil {
+		s.webhookRoutes(r)
+		s.deliveryRoutes(user)
+	}
+	if s.Workspaces != nil {
+		s.workspaceRoutes(user, api.Group("/workspace", s.h(s.authenticateWorkspace)))
 	}
 }
 

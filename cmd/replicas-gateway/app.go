@@ -7,19 +7,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/intake"
+	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
 // migrationSets is every package's schema, in dependency order.
 var migrationSets = []sqldb.Set{
 	identity.Migrations,
 	credstore.Migrations,
+	launch.Migrations,
+	intake.Migrations,
 }
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in
@@ -50,6 +56,48 @@ type app struct {
 	identity *identity.Store
 	keys     *credstore.Keyring
 	creds    *credstore.Store
+	launch   *launch.Service
+	intake   *intake.Service
+}
+
+// chainResolver adapts the credential store to what launch needs: the
+// chain's ids, scopes and methods, never secrets.
+type chainResolver struct{ creds *credstore.Store }
+
+func (r chainResolver) ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []launch.ChainEntry, error) {
+	res, err := r.creds.Resolve(ctx, q, orgID, userID, agent)
+	if err != nil {
+		return "", nil, err
+	}
+	chain := make([]launch.ChainEntry, len(res.Chain))
+	for i, l := range res.Chain {
+		chain[i] = launch.ChainEntry{CredentialID: l.CredentialID, Scope: l.Scope, Method: l.Method}
+	}
+	return res.Agent, chain, nil
+}
+
+// newLauncher picks the launcher of REPLICAS_LAUNCHER; none means dry runs.
+func newLauncher(cfg Config) launch.Launcher {
+	switch cfg.Launcher.Kind {
+	case "http":
+		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret.Reveal()}
+	case "exec":
+		return &launch.ExecLauncher{Command: cfg.Launcher.Command}
+	default:
+		return &launch.DryRunLauncher{Dir: filepath.Join(cfg.Database.DataDir, "launches")}
+	}
+}
+
+// publicURL is REPLICAS_PUBLIC_URL, or the listen address.
+func publicURL(cfg Config) string {
+	if cfg.HTTP.PublicURL != "" {
+		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
+	}
+	host, port, _ := net.SplitHostPort(cfg.HTTP.Addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // loadKeyring builds the keyring from REPLICAS_ENCRYPTION_KEY (+ previous
@@ -97,7 +145,12 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		return nil, err
 	}
 	a.queue = q
-	a.server = gateway.New(gateway.Deps{Logger: log, DB: db, Identity: a.identity, Credentials: a.creds})
+	a.launch = launch.NewService(db, q, chainResolver{a.creds}, keys, newLauncher(cfg), publicURL(cfg), log)
+	a.intake = intake.NewService(db, q, a.launch, log)
+	a.server = gateway.New(gateway.Deps{
+		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
+		Webhooks: map[string]gateway.WebhookVerifier{}, Deliveries: a.intake, Workspaces: a.launch,
+	})
 	return a, nil
 }
 

@@ -1,0 +1,145 @@
+// Workspaces: the management API (list, get, create by hand) and the
+// workspace-token side (lifecycle events from the running workspace).
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+// WorkspaceService is what the workspace endpoints need (launch.Service).
+type WorkspaceService interface {
+	LaunchTx(ctx context.Context, tx sqldb.Tx, t launch.Trigger) (launch.Workspace, error)
+	Update(ctx context.Context, id string, u launch.Update) (launch.Workspace, error)
+	Authenticate(ctx context.Context, token string) (launch.Workspace, error)
+	Store() *launch.Store
+}
+
+const workspaceKey = "replicas.workspace"
+
+func (s *Server) workspaceRoutes(user *gin.RouterGroup, ws *gin.RouterGroup) {
+	user.GET("/orgs/:org/workspaces", s.h(s.listWorkspaces))
+	user.POST("/orgs/:org/workspaces", s.h(s.createWorkspace))
+	user.GET("/workspaces/:id", s.h(s.getWorkspace))
+	ws.POST("/events", s.h(s.workspaceEvent))
+}
+
+// authenticateWorkspace requires a workspace token and stores its workspace.
+func (s *Server) authenticateWorkspace(c *gin.Context) error {
+	w, err := s.Workspaces.Authenticate(c.Request.Context(), bearer(c))
+	if err != nil {
+		return err
+	}
+	c.Set(workspaceKey, w)
+	c.Request = c.Request.WithContext(WithLogger(c.Request.Context(), logger(c).With("workspace_id", w.ID)))
+	return nil
+}
+
+// workspaceCaller is the workspace behind the token.
+func workspaceCaller(c *gin.Context) launch.Workspace {
+	w, _ := c.Get(workspaceKey)
+	return w.(launch.Workspace)
+}
+
+func (s *Server) listWorkspaces(c *gin.Context) error {
+	p, err := orgCaller(c, false)
+	if err != nil {
+		return err
+	}
+	user := c.Query("user")
+	if !p.IsAdmin() {
+		user = p.UserID // members see their own workspaces
+	}
+	list, err := s.Workspaces.Store().List(c.Request.Context(), s.DB, p.OrgID, user, 100)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"workspaces": nonNil(list)})
+	return nil
+}
+
+func (s *Server) getWorkspace(c *gin.Context) error {
+	p := principal(c)
+	w, err := s.Workspaces.Store().Get(c.Request.Context(), s.DB, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if w.OrgID != p.OrgID || (!p.IsAdmin() && w.UserID != p.UserID) {
+		return launch.ErrNotFound
+	}
+	c.JSON(http.StatusOK, w)
+	return nil
+}
+
+type createWorkspaceRequest struct {
+	Task       launch.Task       `json:"task"`
+	Repository launch.Repository `json:"repository"`
+	Agent      string            `json:"agent"`
+}
+
+// createWorkspace launches a workspace for the caller, through the same
+// resolution, record and launch path as a trigger.
+func (s *Server) createWorkspace(c *gin.Context) error {
+	p, err := orgCaller(c, false)
+	if err != nil {
+		return err
+	}
+	var req createWorkspaceRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Task.Title == "" || req.Repository.FullName == "" {
+		return errs.Invalid("task.title and repository.full_name are required")
+	}
+	ctx := c.Request.Context()
+	var w launch.Workspace
+	err = s.DB.InTx(ctx, func(tx sqldb.Tx) error {
+		var err error
+		w, err = s.Workspaces.LaunchTx(ctx, tx, launch.Trigger{
+			OrgID: p.OrgID, UserID: p.UserID, Agent: req.Agent,
+			Source: launch.Source{Kind: "api", Details: map[string]string{"requested_by": p.UserID}},
+			Task:   req.Task, Repository: req.Repository,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, w)
+	return nil
+}
+
+type workspaceEventRequest struct {
+	Status  launch.Status `json:"status"`
+	Summary string        `json:"summary"`
+	URL     string        `json:"url"`
+}
+
+func (s *Server) workspaceEvent(c *gin.Context) error {
+	w := workspaceCaller(c)
+	var req workspaceEventRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	switch req.Status {
+	case launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed:
+	default:
+		return errs.Invalid("status must be running, hibernated, finished or failed")
+	}
+	u := launch.Update{Status: req.Status, Summary: req.Summary, ResultURL: req.URL}
+	if req.Status == launch.StatusFailed {
+		u.Error = req.Summary
+	}
+	updated, err := s.Workspaces.Update(c.Request.Context(), w.ID, u)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, updated)
+	return nil
+}

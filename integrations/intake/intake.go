@@ -1,0 +1,292 @@
+// Recording deliveries (one transaction: the row and its process job, before
+// the 2xx), processing them once (the worker), listing and replaying them.
+package intake
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Migrations is this package's schema.
+var Migrations = sqldb.Set{Name: "intake", FS: sqldb.MustSub(migrations, "migrations")}
+
+// ErrNotFound is a missing delivery.
+var ErrNotFound = fmt.Errorf("intake: delivery %w", errs.ErrNotFound)
+
+// ErrPermanent marks a delivery that retrying cannot help (e.g. a body the
+// source cannot interpret): it is recorded as an error at once.
+var ErrPermanent = errors.New("permanent")
+
+// Launcher creates workspaces inside the committing transaction.
+type Launcher interface {
+	LaunchTx(ctx context.Context, tx sqldb.Tx, t launch.Trigger) (launch.Workspace, error)
+}
+
+// Service records and processes deliveries.
+type Service struct {
+	db       *sqldb.DB
+	queue    *queue.Queue
+	launcher Launcher
+	sources  map[string]Source
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// NewService wires the service and registers its process worker on q.
+func NewService(db *sqldb.DB, q *queue.Queue, launcher Launcher, log *slog.Logger) *Service {
+	s := &Service{db: db, queue: q, launcher: launcher, sources: map[string]Source{}, log: log, now: func() time.Time { return time.Now().UTC() }}
+	queue.AddWorker(q, &processWorker{s: s})
+	return s
+}
+
+// AddSource registers the interpreter of one source's deliveries.
+func (s *Service) AddSource(src Source) { s.sources[src.Name()] = src }
+
+// ProcessArgs is the job that processes one delivery.
+type ProcessArgs struct {
+	DeliveryID string `json:"delivery_id"` // our id
+}
+
+// Kind names the job.
+func (ProcessArgs) Kind() string { return "process_delivery" }
+
+// InsertOpts: interpretation may call the source's API; retry with backoff.
+func (ProcessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+
+// Record stores d and its process job in one transaction. A delivery id seen
+// before is a duplicate: nothing is written and the stored one is returned.
+func (s *Service) Record(ctx context.Context, d Delivery) (Delivery, bool, error) {
+	d.ID = sqldb.NewID("dlv")
+	if d.ReceivedAt.IsZero() {
+		d.ReceivedAt = s.now()
+	}
+	dup := false
+	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		n, err := tx.Exec(ctx, `INSERT INTO deliveries (id, source, delivery_id, event, body, received_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (source, delivery_id) DO NOTHING`, d.ID, d.Source, d.DeliveryID, d.Event, d.Body, d.ReceivedAt)
+		if err != nil {
+			return fmt.Errorf("record delivery: %w", err)
+		}
+		if n == 0 {
+			dup = true
+			return tx.QueryRow(ctx, `SELECT id FROM deliveries WHERE source = $1 AND delivery_id = $2`, d.Source, d.DeliveryID).Scan(&d.ID)
+		}
+		return s.enqueue(ctx, tx, d.ID)
+	})
+	if err != nil {
+		return Delivery{}, false, err
+	}
+	return d, dup, nil
+}
+
+func (s *Service) enqueue(ctx context.Context, tx sqldb.Tx, id string) error {
+	job, err := s.queue.InsertTx(ctx, tx, ProcessArgs{DeliveryID: id}, nil)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `UPDATE deliveries SET job_id = $1 WHERE id = $2`, job.ID, id)
+	return err
+}
+
+// Replay processes a stored delivery again (the TriggerKey of a launch keeps
+// it from launching twice).
+func (s *Service) Replay(ctx context.Context, id string) error {
+	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("replay delivery: %w", err)
+		}
+		return s.enqueue(ctx, tx, id)
+	})
+}
+
+// Record of a delivery as the API shows it.
+type Record struct {
+	ID          string     `json:"id"`
+	OrgID       string     `json:"org_id,omitempty"`
+	Source      string     `json:"source"`
+	DeliveryID  string     `json:"delivery_id"`
+	Event       string     `json:"event"`
+	ReceivedAt  time.Time  `json:"received_at"`
+	Outcome     string     `json:"outcome"`
+	Error       string     `json:"error,omitempty"`
+	WorkspaceID string     `json:"workspace_id,omitempty"`
+	ProcessedAt *time.Time `json:"processed_at,omitempty"`
+	State       string     `json:"state"` // pending, processed, retrying, dead
+	Attempts    int        `json:"attempts"`
+	JobID       *int64     `json:"-"`
+}
+
+const recordCols = `id, COALESCE(org_id, ''), source, delivery_id, event, received_at, outcome, error, workspace_id, processed_at, job_id`
+
+func scanRecord(r sqldb.Row) (Record, error) {
+	var x Record
+	err := r.Scan(&x.ID, &x.OrgID, &x.Source, &x.DeliveryID, &x.Event, &x.ReceivedAt, &x.Outcome, &x.Error, &x.WorkspaceID, &x.ProcessedAt, &x.JobID)
+	return x, err
+}
+
+// Get returns a delivery's record with its job state.
+func (s *Service) Get(ctx context.Context, id string) (Record, error) {
+	x, err := scanRecord(s.db.QueryRow(ctx, `SELECT `+recordCols+` FROM deliveries WHERE id = $1`, id))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return Record{}, ErrNotFound
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("get delivery: %w", err)
+	}
+	return s.withState(ctx, x), nil
+}
+
+// List returns an org's newest deliveries with their job states.
+func (s *Service) List(ctx context.Context, orgID string, limit int) ([]Record, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+recordCols+` FROM deliveries WHERE org_id = $1 ORDER BY received_at DESC, id DESC LIMIT $2`, orgID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	list, err := sqldb.Collect(rows, func(r sqldb.Rows) (Record, error) { return scanRecord(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	for i := range list {
+		list[i] = s.withState(ctx, list[i])
+	}
+	return list, nil
+}
+
+func (s *Service) withState(ctx context.Context, x Record) Record {
+	x.State = "pending"
+	if x.ProcessedAt != nil {
+		x.State = "processed"
+	}
+	if x.JobID == nil {
+		return x
+	}
+	job, err := s.queue.Get(ctx, *x.JobID)
+	if err != nil {
+		return x
+	}
+	x.Attempts = job.Attempt
+	switch job.State {
+	case "discarded", "cancelled":
+		if x.ProcessedAt == nil {
+			x.State = "dead"
+			if x.Error == "" {
+				x.Error = job.LastError
+			}
+		}
+	case "retryable":
+		x.State = "retrying"
+		x.Error = job.LastError
+	case "running":
+		x.State = "processing"
+	}
+	return x
+}
+
+type processWorker struct {
+	river.WorkerDefaults[ProcessArgs]
+	s *Service
+}
+
+// Work interprets the delivery outside any transaction, then commits the
+// plan's workspace, the source's follow-up jobs, the outcome and the job's
+// completion together.
+func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
+	s := w.s
+	var d Delivery
+	var processed *time.Time
+	err := s.db.QueryRow(ctx, `SELECT id, source, delivery_id, event, body, received_at, processed_at FROM deliveries WHERE id = $1`, job.Args.DeliveryID).
+		Scan(&d.ID, &d.Source, &d.DeliveryID, &d.Event, &d.Body, &d.ReceivedAt, &processed)
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return river.JobCancel(ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("load delivery: %w", err)
+	}
+	if processed != nil {
+		return nil // processed by an earlier job (replay raced a retry)
+	}
+	log := s.log.With("delivery", d.DeliveryID, "source", d.Source, "event", d.Event)
+	src, ok := s.sources[d.Source]
+	if !ok {
+		return s.commit(ctx, job, d, Plan{Outcome: "error: source not configured"}, nil)
+	}
+	plan, err := src.Interpret(ctx, d)
+	if errors.Is(err, ErrPermanent) {
+		log.Warn("delivery cannot be processed", "err", err)
+		return s.commit(ctx, job, d, Plan{Outcome: "error: " + err.Error()}, nil)
+	}
+	if err != nil {
+		log.Warn("interpret delivery; will retry", "err", err, "attempt", job.Attempt)
+		return err
+	}
+	if err := s.commit(ctx, job, d, plan, log); err != nil {
+		log.Warn("commit delivery; will retry", "err", err, "attempt", job.Attempt)
+		return err
+	}
+	return nil
+}
+
+// commit records the plan's effects in one transaction.
+func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Delivery, plan Plan, log *slog.Logger) error {
+	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		outcome := plan.Outcome
+		var ws *launch.Workspace
+		var launchErr error
+		if plan.Trigger != nil {
+			t := *plan.Trigger
+			t.DeliveryID = d.ID
+			w, err := s.launcher.LaunchTx(ctx, tx, t)
+			switch {
+			case err == nil:
+				ws, outcome = &w, "launched"
+			case errors.Is(err, launch.ErrDuplicate):
+				launchErr, outcome = err, "duplicate: already launched"
+			case errors.Is(err, errs.ErrUnprocessable):
+				launchErr, outcome = err, "no_credentials"
+			default:
+				return err
+			}
+			if plan.OrgID == "" {
+				plan.OrgID = t.OrgID
+			}
+		}
+		if plan.Then != nil {
+			if err := plan.Then(ctx, tx, ws, launchErr); err != nil {
+				return fmt.Errorf("source follow-up: %w", err)
+			}
+		}
+		var org any
+		if plan.OrgID != "" {
+			org = plan.OrgID
+		}
+		wsID := ""
+		if ws != nil {
+			wsID = ws.ID
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = $1, org_id = COALESCE($2, org_id), workspace_id = $3, processed_at = $4 WHERE id = $5`,
+			outcome, org, wsID, s.now(), d.ID); err != nil {
+			return fmt.Errorf("record outcome: %w", err)
+		}
+		if log != nil {
+			log.Info("delivery processed", "outcome", outcome, "workspace_id", wsID)
+		}
+		return queue.CompleteTx(ctx, tx, job)
+	})
+}

@@ -1,0 +1,205 @@
+// Launchers start a workspace from its launch request (SPEC 3.4): http POSTs
+// it signed the Standard Webhooks way, exec runs a command, and with neither
+// configured a dry run writes it (token redacted) under the data dir.
+package launch
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+// Request is the launch request body.
+type Request struct {
+	WorkspaceID    string     `json:"workspace_id"`
+	OrgID          string     `json:"org_id"`
+	UserID         string     `json:"user_id"`
+	Agent          string     `json:"agent"`
+	Source         Source     `json:"source"`
+	Task           Task       `json:"task"`
+	Repository     Repository `json:"repository"`
+	GatewayURL     string     `json:"gateway_url"`
+	WorkspaceToken string     `json:"workspace_token"`
+}
+
+// NewRequest builds the launch request of ws.
+func NewRequest(ws Workspace, gatewayURL, token string) Request {
+	return Request{WorkspaceID: ws.ID, OrgID: ws.OrgID, UserID: ws.UserID, Agent: ws.Agent, Source: ws.Source,
+		Task: ws.Task, Repository: ws.Repository, GatewayURL: gatewayURL, WorkspaceToken: token}
+}
+
+// Result of a successful launch.
+type Result struct {
+	DryRun bool
+	File   string
+}
+
+// Launcher starts workspaces. A *RejectedError means retrying cannot help;
+// any other error is retried with backoff.
+type Launcher interface {
+	Launch(ctx context.Context, r Request) (Result, error)
+}
+
+// RejectedError is a launch the provisioner refused for good (a 4xx).
+type RejectedError struct{ Reason string }
+
+func (e *RejectedError) Error() string { return "launch rejected: " + e.Reason }
+
+// HTTPLauncher POSTs launch requests signed with Standard Webhooks headers.
+type HTTPLauncher struct {
+	URL    string
+	Secret string // "whsec_<base64>" or raw
+	Client *http.Client
+	Now    func() time.Time
+}
+
+// SignStandardWebhook returns the webhook-signature value for id, ts and body.
+func SignStandardWebhook(secret, id string, ts int64, body []byte) string {
+	key := []byte(secret)
+	if rest, ok := strings.CutPrefix(secret, "whsec_"); ok {
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			key = b
+		}
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%d.", id, ts)
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Launch sends the request once; River retries.
+func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("encode launch request: %w", err)
+	}
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	id := sqldb.NewID("msg")
+	ts := now().Unix()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL, bytes.NewReader(body))
+	if err != nil {
+		return Result{}, fmt.Errorf("launch request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", id)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", SignStandardWebhook(l.Secret, id, ts, body))
+	client := l.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Result{}, fmt.Errorf("launch POST: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return Result{}, nil
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout:
+		return Result{}, fmt.Errorf("launcher answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	default:
+		return Result{}, &RejectedError{Reason: fmt.Sprintf("launcher answered %d: %s", resp.StatusCode, bytes.TrimSpace(msg))}
+	}
+}
+
+// CredentialEnv gives the agent variables of a workspace's current credential.
+type CredentialEnv interface {
+	Env(ctx context.Context, workspaceID string) (map[string]string, error)
+}
+
+// ExecLauncher runs a command per workspace.
+type ExecLauncher struct {
+	Command string
+	Env     CredentialEnv // may be nil
+	TempDir string
+}
+
+// Launch runs the command with the documented environment; a non-zero exit is
+// retried.
+func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return Result{}, fmt.Errorf("encode launch request: %w", err)
+	}
+	f, err := os.CreateTemp(l.TempDir, "replicas-task-*.json") // CreateTemp makes it 0600
+	if err != nil {
+		return Result{}, fmt.Errorf("task file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		return Result{}, fmt.Errorf("task file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return Result{}, fmt.Errorf("task file: %w", err)
+	}
+	env := append(os.Environ(),
+		"REPLICAS_WORKSPACE_ID="+r.WorkspaceID,
+		"REPLICAS_GATEWAY_URL="+r.GatewayURL,
+		"REPLICAS_WORKSPACE_TOKEN="+r.WorkspaceToken,
+		"REPLICAS_TASK_FILE="+f.Name(),
+	)
+	if l.Env != nil {
+		vars, err := l.Env.Env(ctx, r.WorkspaceID)
+		if err != nil {
+			return Result{}, fmt.Errorf("credential env: %w", err)
+		}
+		for k, v := range vars {
+			env = append(env, k+"="+v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", l.Command)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tail := strings.TrimSpace(string(out))
+		if len(tail) > 300 {
+			tail = tail[len(tail)-300:]
+		}
+		return Result{}, fmt.Errorf("launcher command: %w: %s", err, tail)
+	}
+	return Result{}, nil
+}
+
+// DryRunLauncher writes the request, token redacted, to Dir/<id>.json.
+type DryRunLauncher struct{ Dir string }
+
+// Launch writes the file.
+func (l *DryRunLauncher) Launch(_ context.Context, r Request) (Result, error) {
+	r.WorkspaceToken = "[redacted]"
+	body, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return Result{}, fmt.Errorf("encode launch request: %w", err)
+	}
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
+		return Result{}, fmt.Errorf("dry run dir: %w", err)
+	}
+	path := filepath.Join(l.Dir, r.WorkspaceID+".json")
+	if err := os.WriteFile(path, append(body, '\n'), 0o600); err != nil {
+		return Result{}, fmt.Errorf("dry run file: %w", err)
+	}
+	return Result{DryRun: true, File: path}, nil
+}

@@ -1,0 +1,224 @@
+// Service: creating workspaces for triggers (resolve the chain, issue the
+// token, record, enqueue the launch), moving them along their lifecycle, and
+// telling their source through its Reporter.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+// ChainResolver resolves the credential chain for a user in an org; agent
+// "" lets preferences choose. It returns credstore.ErrNoCredentials when no
+// agent is configured.
+type ChainResolver interface {
+	ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []ChainEntry, error)
+}
+
+// Sealer encrypts the workspace token until the launcher has it.
+type Sealer interface {
+	Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, err error)
+	Open(keyID string, ciphertext, aad []byte) ([]byte, error)
+}
+
+// Service creates and runs workspaces.
+type Service struct {
+	db        *sqldb.DB
+	store     *Store
+	queue     *queue.Queue
+	resolver  ChainResolver
+	sealer    Sealer
+	launcher  Launcher
+	reporters map[string]Reporter
+	log       *slog.Logger
+	// GatewayURL is what workspaces call back (REPLICAS_PUBLIC_URL).
+	GatewayURL string
+}
+
+// NewService wires the service and registers its launch worker on q.
+func NewService(db *sqldb.DB, q *queue.Queue, resolver ChainResolver, sealer Sealer, launcher Launcher, gatewayURL string, log *slog.Logger) *Service {
+	s := &Service{db: db, store: NewStore(), queue: q, resolver: resolver, sealer: sealer, launcher: launcher,
+		reporters: map[string]Reporter{}, log: log, GatewayURL: gatewayURL}
+	queue.AddWorker(q, &launchWorker{s: s})
+	return s
+}
+
+// RegisterReporter sets who hears about workspaces of a source kind.
+func (s *Service) RegisterReporter(kind string, r Reporter) { s.reporters[kind] = r }
+
+// Store gives read access to workspaces.
+func (s *Service) Store() *Store { return s.store }
+
+// LaunchTx creates the workspace for t in tx — chain snapshot, token and
+// launch job included — so it exists exactly when tx commits. The same
+// TriggerKey twice gives ErrDuplicate.
+func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspace, error) {
+	if t.TriggerKey != "" {
+		if _, err := s.store.ByTriggerKey(ctx, tx, t.TriggerKey); err == nil {
+			return Workspace{}, ErrDuplicate
+		} else if !errors.Is(err, ErrNotFound) {
+			return Workspace{}, err
+		}
+	}
+	agent, chain, err := s.resolver.ResolveChain(ctx, tx, t.OrgID, t.UserID, t.Agent)
+	if err != nil {
+		return Workspace{}, err
+	}
+	w := Workspace{
+		ID: sqldb.NewID("ws"), OrgID: t.OrgID, UserID: t.UserID, Agent: agent, Status: StatusQueued,
+		Source: t.Source, Task: t.Task, Repository: t.Repository, Chain: chain,
+		TriggerKey: t.TriggerKey, DeliveryID: t.DeliveryID, CreatedAt: s.store.now(),
+	}
+	w.UpdatedAt = w.CreatedAt
+	token := sqldb.NewToken(TokenPrefix)
+	keyID, sealed, err := s.sealer.Seal([]byte(token), []byte(w.ID))
+	if err != nil {
+		return Workspace{}, fmt.Errorf("seal workspace token: %w", err)
+	}
+	if err := s.store.insert(ctx, tx, w, sqldb.HashToken(token), keyID, sealed); err != nil {
+		return Workspace{}, err
+	}
+	if _, err := s.queue.InsertTx(ctx, tx, LaunchArgs{WorkspaceID: w.ID}, nil); err != nil {
+		return Workspace{}, err
+	}
+	return w, nil
+}
+
+// UpdateTx moves a workspace and reports the change to its source in tx.
+func (s *Service) UpdateTx(ctx context.Context, tx sqldb.Tx, id string, u Update) (Workspace, error) {
+	w, err := s.store.setStatus(ctx, tx, id, u)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if r := s.reporters[w.Source.Kind]; r != nil {
+		if err := r.ReportTx(ctx, tx, w); err != nil {
+			return Workspace{}, fmt.Errorf("report %s to %s: %w", w.Status, w.Source.Kind, err)
+		}
+	}
+	return w, nil
+}
+
+// Update is UpdateTx in its own transaction.
+func (s *Service) Update(ctx context.Context, id string, u Update) (Workspace, error) {
+	var w Workspace
+	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		var err error
+		w, err = s.UpdateTx(ctx, tx, id, u)
+		return err
+	})
+	return w, err
+}
+
+// SetChainTx replaces a workspace's chain (re-resolved on wake).
+func (s *Service) SetChainTx(ctx context.Context, tx sqldb.Tx, id, agent string, chain []ChainEntry) error {
+	return s.store.setChain(ctx, tx, id, agent, chain)
+}
+
+// Authenticate finds the live workspace of a workspace token.
+func (s *Service) Authenticate(ctx context.Context, token string) (Workspace, error) {
+	return s.store.Authenticate(ctx, s.db, token)
+}
+
+// Reseal re-encrypts workspace tokens still waiting for their launcher with
+// the current key (admin rotate-key).
+func (s *Service) Reseal(ctx context.Context, q sqldb.Querier, current string) (int, error) {
+	rows, err := q.Query(ctx, `SELECT id, token_key_id, token_sealed FROM workspaces WHERE token_sealed IS NOT NULL AND token_key_id <> $1`, current)
+	if err != nil {
+		return 0, fmt.Errorf("reseal workspace tokens: %w", err)
+	}
+	type sealedRow struct {
+		id, keyID string
+		ct        []byte
+	}
+	list, err := sqldb.Collect(rows, func(r sqldb.Rows) (sealedRow, error) {
+		var x sealedRow
+		return x, r.Scan(&x.id, &x.keyID, &x.ct)
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range list {
+		pt, err := s.sealer.Open(x.keyID, x.ct, []byte(x.id))
+		if err != nil {
+			return 0, err
+		}
+		keyID, ct, err := s.sealer.Seal(pt, []byte(x.id))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, `UPDATE workspaces SET token_key_id = $1, token_sealed = $2 WHERE id = $3`, keyID, ct, x.id); err != nil {
+			return 0, fmt.Errorf("reseal workspace token: %w", err)
+		}
+	}
+	return len(list), nil
+}
+
+// LaunchArgs is the launch job.
+type LaunchArgs struct {
+	WorkspaceID string `json:"workspace_id"`
+}
+
+// Kind names the job.
+func (LaunchArgs) Kind() string { return "launch_workspace" }
+
+// InsertOpts: launches retry with River's exponential backoff.
+func (LaunchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 8} }
+
+type launchWorker struct {
+	river.WorkerDefaults[LaunchArgs]
+	s *Service
+}
+
+// Work marks the workspace launching, calls the launcher outside any
+// transaction, then records the result and completes the job together.
+func (w *launchWorker) Work(ctx context.Context, job *river.Job[LaunchArgs]) error {
+	s := w.s
+	ws, err := s.store.Get(ctx, s.db, job.Args.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	if ws.Status != StatusQueued && ws.Status != StatusLaunching {
+		return nil // already launched or failed: nothing to do
+	}
+	if _, err := s.Update(ctx, ws.ID, Update{Status: StatusLaunching}); err != nil {
+		return err
+	}
+	keyID, sealed, err := s.store.sealedToken(ctx, s.db, ws.ID)
+	if err != nil {
+		return err
+	}
+	token, err := s.sealer.Open(keyID, sealed, []byte(ws.ID))
+	if err != nil {
+		return s.finish(ctx, job, ws.ID, Update{Status: StatusFailed, Error: "workspace token unreadable: " + err.Error()})
+	}
+	res, err := s.launcher.Launch(ctx, NewRequest(ws, s.GatewayURL, string(token)))
+	var rejected *RejectedError
+	switch {
+	case errors.As(err, &rejected):
+		s.log.Warn("launch rejected", "workspace_id", ws.ID, "err", err)
+		return s.finish(ctx, job, ws.ID, Update{Status: StatusFailed, Error: err.Error()})
+	case err != nil && job.Attempt >= job.MaxAttempts:
+		s.log.Error("launch failed for good", "workspace_id", ws.ID, "attempt", job.Attempt, "err", err)
+		return s.finish(ctx, job, ws.ID, Update{Status: StatusFailed, Error: fmt.Sprintf("launch failed after %d attempts: %v", job.Attempt, err)})
+	case err != nil:
+		s.log.Warn("launch failed, will retry", "workspace_id", ws.ID, "attempt", job.Attempt, "err", err)
+		return err
+	}
+	return s.finish(ctx, job, ws.ID, Update{Status: StatusLaunched, DryRun: res.DryRun, LaunchFile: res.File})
+}
+
+func (s *Service) finish(ctx context.Context, job *river.Job[LaunchArgs], id string, u Update) error {
+	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if _, err := s.UpdateTx(ctx, tx, id, u); err != nil {
+			return err
+		}
+		return queue.CompleteTx(ctx, tx, job)
+	})
+}

@@ -1,0 +1,214 @@
+// The workspaces table: create, read, authenticate by token, and move along
+// the lifecycle. Every write takes the caller's transaction.
+package launch
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Migrations is this package's schema.
+var Migrations = sqldb.Set{Name: "launch", FS: sqldb.MustSub(migrations, "migrations")}
+
+// Errors.
+var (
+	ErrNotFound  = fmt.Errorf("launch: workspace %w", errs.ErrNotFound)
+	ErrDuplicate = errs.New(errs.ErrConflict, "duplicate", "a workspace was already launched for this trigger")
+	ErrBadToken  = errs.New(errs.ErrUnauthorized, "unauthorized", "missing, unknown or revoked workspace token")
+)
+
+// TokenPrefix starts every workspace token.
+const TokenPrefix = "rpw"
+
+// transitions lists the statuses each status may move to.
+var transitions = map[Status][]Status{
+	StatusQueued:     {StatusLaunching, StatusLaunched, StatusFailed},
+	StatusLaunching:  {StatusLaunching, StatusLaunched, StatusFailed},
+	StatusLaunched:   {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
+	StatusRunning:    {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
+	StatusHibernated: {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
+}
+
+// CanMove reports whether a workspace may go from one status to another.
+func CanMove(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal statuses revoke the workspace token.
+func (s Status) Terminal() bool { return s == StatusFinished || s == StatusFailed }
+
+const wsCols = `id, org_id, user_id, agent, status, source, task, repository, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at`
+
+func scanWorkspace(r sqldb.Row) (Workspace, error) {
+	var w Workspace
+	var source, task, repo, chain string
+	err := r.Scan(&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &chain, &w.DryRun, &w.LaunchFile,
+		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt)
+	if err != nil {
+		return w, err
+	}
+	for _, f := range []struct {
+		raw string
+		v   any
+	}{{source, &w.Source}, {task, &w.Task}, {repo, &w.Repository}, {chain, &w.Chain}} {
+		if err := json.Unmarshal([]byte(f.raw), f.v); err != nil {
+			return w, fmt.Errorf("decode workspace %s: %w", w.ID, err)
+		}
+	}
+	return w, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain structs of strings always encode
+	}
+	return string(b)
+}
+
+// Store reads and writes workspaces.
+type Store struct{ now func() time.Time }
+
+// NewStore returns a store on the wall clock.
+func NewStore() *Store { return &Store{now: func() time.Time { return time.Now().UTC() }} }
+
+// insert writes a new queued workspace.
+func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenHash []byte, keyID string, sealed []byte) error {
+	var key any
+	if w.TriggerKey != "" {
+		key = w.TriggerKey
+	}
+	_, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
+		token_hash, token_key_id, token_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
+		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(w.Chain),
+		key, w.DeliveryID, tokenHash, keyID, sealed, w.CreatedAt)
+	if sqldb.IsUniqueViolation(err) {
+		return ErrDuplicate
+	}
+	if err != nil {
+		return fmt.Errorf("insert workspace: %w", err)
+	}
+	return nil
+}
+
+// Get returns a workspace by id.
+func (s *Store) Get(ctx context.Context, q sqldb.Querier, id string) (Workspace, error) {
+	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE id = $1`, id))
+	return w, notFound(err)
+}
+
+// ByTriggerKey returns the workspace a trigger launched.
+func (s *Store) ByTriggerKey(ctx context.Context, q sqldb.Querier, key string) (Workspace, error) {
+	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE trigger_key = $1`, key))
+	return w, notFound(err)
+}
+
+// List returns an org's newest workspaces (of one user when userID is set).
+func (s *Store) List(ctx context.Context, q sqldb.Querier, orgID, userID string, limit int) ([]Workspace, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 100
+	}
+	rows, err := q.Query(ctx, `SELECT `+wsCols+` FROM workspaces WHERE org_id = $1 AND ($2 = '' OR user_id = $2)
+		ORDER BY created_at DESC, id DESC LIMIT $3`, orgID, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (Workspace, error) { return scanWorkspace(r) })
+}
+
+// Authenticate finds the live workspace of a token; finished and failed
+// workspaces' tokens no longer work.
+func (s *Store) Authenticate(ctx context.Context, q sqldb.Querier, token string) (Workspace, error) {
+	if token == "" {
+		return Workspace{}, ErrBadToken
+	}
+	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE token_hash = $1`, sqldb.HashToken(token)))
+	if errors.Is(err, sqldb.ErrNoRows) || (err == nil && w.Status.Terminal()) {
+		return Workspace{}, ErrBadToken
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("authenticate workspace: %w", err)
+	}
+	return w, nil
+}
+
+// sealedToken returns the sealed token the launch job hands over.
+func (s *Store) sealedToken(ctx context.Context, q sqldb.Querier, id string) (keyID string, sealed []byte, err error) {
+	err = q.QueryRow(ctx, `SELECT token_key_id, token_sealed FROM workspaces WHERE id = $1`, id).Scan(&keyID, &sealed)
+	return keyID, sealed, notFound(err)
+}
+
+// Update is a change of a workspace's status and its details.
+type Update struct {
+	Status     Status
+	Error      string
+	Summary    string
+	ResultURL  string
+	DryRun     bool
+	LaunchFile string
+}
+
+// setStatus moves a workspace, refusing transitions the lifecycle forbids.
+// The row is locked (PostgreSQL) so concurrent events apply one at a time.
+func (s *Store) setStatus(ctx context.Context, q sqldb.Querier, id string, u Update) (Workspace, error) {
+	lock := ""
+	if q.Dialect() == sqldb.Postgres {
+		lock = " FOR UPDATE"
+	}
+	var cur Status
+	if err := q.QueryRow(ctx, `SELECT status FROM workspaces WHERE id = $1`+lock, id).Scan(&cur); err != nil {
+		return Workspace{}, notFound(err)
+	}
+	if !CanMove(cur, u.Status) {
+		return Workspace{}, errs.Conflict("a %s workspace cannot become %s", cur, u.Status)
+	}
+	clearToken := u.Status != StatusQueued && u.Status != StatusLaunching
+	if _, err := q.Exec(ctx, `UPDATE workspaces SET status = $1,
+		error = CASE WHEN $2 = '' THEN error ELSE $2 END,
+		summary = CASE WHEN $3 = '' THEN summary ELSE $3 END,
+		result_url = CASE WHEN $4 = '' THEN result_url ELSE $4 END,
+		dry_run = (dry_run OR $5), launch_file = CASE WHEN $6 = '' THEN launch_file ELSE $6 END,
+		token_sealed = CASE WHEN $7 THEN NULL ELSE token_sealed END,
+		updated_at = $8 WHERE id = $9`,
+		string(u.Status), u.Error, u.Summary, u.ResultURL, u.DryRun, u.LaunchFile, clearToken, s.now(), id); err != nil {
+		return Workspace{}, fmt.Errorf("set workspace status: %w", err)
+	}
+	return s.Get(ctx, q, id)
+}
+
+// setChain stores a re-resolved chain (wake).
+func (s *Store) setChain(ctx context.Context, q sqldb.Querier, id, agent string, chain []ChainEntry) error {
+	n, err := q.Exec(ctx, `UPDATE workspaces SET agent = $1, chain = $2, updated_at = $3 WHERE id = $4`, agent, mustJSON(chain), s.now(), id)
+	if err != nil {
+		return fmt.Errorf("set workspace chain: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func notFound(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return ErrNotFound
+	}
+	return fmt.Errorf("get workspace: %w", err)
+}
