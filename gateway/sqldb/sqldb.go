@@ -358,6 +358,9 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &connErr) {
 		return true
 	}
+	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed") || strings.Contains(err.Error(), "closed pool") {
+		return true
+	}
 	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "database is locked")
 }
 

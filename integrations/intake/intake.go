@@ -106,8 +106,12 @@ func (s *Service) enqueue(ctx context.Context, tx sqldb.Tx, id string) error {
 // it from launching twice).
 func (s *Service) Replay(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id); err != nil {
+		n, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id)
+		if err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
+		}
+		if n == 0 {
+			return ErrNotFound
 		}
 		return s.enqueue(ctx, tx, id)
 	})
