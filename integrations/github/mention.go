@@ -1,0 +1,125 @@
+// Mention detection (SPEC 2.4): "@<bot login>" case-insensitively, not
+// preceded by a word character (so x@tryreplicas.com is not one) and not
+// followed by [A-Za-z0-9-]; nothing inside fenced code blocks, inline code
+// spans or quoted lines counts.
+package github
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Mentions reports whether body mentions @login outside code and quotes.
+func Mentions(body, login string) bool {
+	if login == "" {
+		return false
+	}
+	handle := "@" + strings.ToLower(login)
+	var fence string // the opening fence while inside a fenced block
+	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		trimmed := strings.TrimLeft(line, " \t")
+		if fence != "" {
+			if isFence(trimmed) && strings.HasPrefix(trimmed, fence) && strings.TrimSpace(strings.TrimLeft(trimmed, fence[:1])) == "" {
+				fence = ""
+			}
+			continue
+		}
+		if isFence(trimmed) {
+			fence = fenceRun(trimmed)
+			continue
+		}
+		if strings.HasPrefix(trimmed, ">") {
+			continue // quoted, however deeply
+		}
+		if hasHandle(stripInlineCode(line), handle) {
+			return true
+		}
+	}
+	return false
+}
+
+func isFence(s string) bool { return strings.HasPrefix(s, "```") || strings.HasPrefix(s, "~~~") }
+
+// fenceRun is the run of fence characters that opens a block; the block ends
+// at a line with at least as many of the same character.
+func fenceRun(s string) string {
+	n := 0
+	for n < len(s) && s[n] == s[0] {
+		n++
+	}
+	return s[:n]
+}
+
+// stripInlineCode removes `code spans` (delimited by equal backtick runs);
+// an unmatched run stays as literal text.
+func stripInlineCode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if s[i] != '`' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		run := 0
+		for i+run < len(s) && s[i+run] == '`' {
+			run++
+		}
+		closeAt := findRun(s[i+run:], run)
+		if closeAt < 0 {
+			b.WriteString(s[i : i+run])
+			i += run
+			continue
+		}
+		b.WriteByte(' ')
+		i += run + closeAt + run
+	}
+	return b.String()
+}
+
+// findRun finds a run of exactly n backticks in s.
+func findRun(s string, n int) int {
+	for i := 0; i < len(s); {
+		if s[i] != '`' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] == '`' {
+			j++
+		}
+		if j-i == n {
+			return i
+		}
+		i = j
+	}
+	return -1
+}
+
+func hasHandle(line, handle string) bool {
+	lower := strings.ToLower(line)
+	for from := 0; ; {
+		i := strings.Index(lower[from:], handle)
+		if i < 0 {
+			return false
+		}
+		i += from
+		end := i + len(handle)
+		before, _ := utf8.DecodeLastRuneInString(lower[:i])
+		after := byte(0)
+		if end < len(lower) {
+			after = lower[end]
+		}
+		if !(i > 0 && isWord(before)) && !isHandleByte(after) {
+			return true
+		}
+		from = i + 1
+	}
+}
+
+func isWord(r rune) bool { return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func isHandleByte(c byte) bool {
+	return c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
