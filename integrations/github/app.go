@@ -1,0 +1,137 @@
+// Package github is the GitHub App integration: it verifies webhook
+// deliveries, turns @mentions on pull requests into workspace triggers,
+// keeps installations current, and talks back (reactions, replies, lifecycle
+// reports) through installation tokens, always as retried jobs.
+package github
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	gh "github.com/google/go-github/v62/github"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/intake"
+)
+
+// Config is the GitHub App.
+type Config struct {
+	AppID         int64
+	PrivateKey    []byte // PEM
+	WebhookSecret string
+	ClientID      string
+	ClientSecret  string
+	AppSlug       string
+	BotLogin      string // the mentioned handle, default "tryreplicas"
+	APIURL        string // every API call goes here
+	WebURL        string
+	PublicURL     string // the gateway's, for links in replies
+}
+
+// App is the integration.
+type App struct {
+	cfg       Config
+	db        *sqldb.DB
+	ids       *identity.Store
+	store     *Store
+	queue     *queue.Queue
+	log       *slog.Logger
+	transport http.RoundTripper
+}
+
+// New wires the App and registers its jobs on q.
+func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slog.Logger) *App {
+	if cfg.BotLogin == "" {
+		cfg.BotLogin = "tryreplicas"
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = "https://api.github.com/"
+	}
+	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport}
+	queue.AddWorker(q, &reactWorker{a: a})
+	queue.AddWorker(q, &commentWorker{a: a})
+	return a
+}
+
+// Store gives access to installations (org connect binds them).
+func (a *App) Store() *Store { return a.store }
+
+// Name is the source name of deliveries.
+func (a *App) Name() string { return "github" }
+
+// SignatureHeader carries "sha256=<hex HMAC-SHA256 of the body>".
+const SignatureHeader = "X-Hub-Signature-256"
+
+// Sign returns the X-Hub-Signature-256 value of body (the trigger command and
+// tests sign with it).
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+var errNoSecret = errs.New(errs.ErrUnauthorized, "unauthorized", "GITHUB_WEBHOOK_SECRET is not configured: every GitHub delivery is refused")
+
+// Verify checks X-Hub-Signature-256 in constant time on the raw body before
+// anything else, then parses it: a body GitHub could not have sent is a 400.
+func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
+	if a.cfg.WebhookSecret == "" {
+		return intake.Delivery{}, errNoSecret
+	}
+	want := Sign(a.cfg.WebhookSecret, body)
+	if !hmac.Equal([]byte(want), []byte(h.Get(SignatureHeader))) {
+		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "bad_signature", "X-Hub-Signature-256 does not match the body")
+	}
+	event, id := h.Get("X-GitHub-Event"), h.Get("X-GitHub-Delivery")
+	if event == "" || id == "" {
+		return intake.Delivery{}, errs.Invalid("X-GitHub-Event and X-GitHub-Delivery are required")
+	}
+	if _, err := gh.ParseWebHook(event, body); err != nil && !strings.Contains(err.Error(), "unknown X-Github-Event") {
+		return intake.Delivery{}, errs.Invalid("cannot parse the %s payload: %v", event, err)
+	}
+	var action struct {
+		Action string `json:"action"`
+	}
+	if err := json.Unmarshal(body, &action); err != nil {
+		return intake.Delivery{}, errs.Invalid("cannot parse the %s payload: %v", event, err)
+	}
+	if action.Action != "" {
+		event += "." + action.Action
+	}
+	return intake.Delivery{DeliveryID: id, Event: event, Body: body}, nil
+}
+
+// client is a go-github client acting as the installation.
+func (a *App) client(installationID int64) (*gh.Client, error) {
+	if a.cfg.AppID == 0 || len(a.cfg.PrivateKey) == 0 {
+		return nil, fmt.Errorf("github: the App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)")
+	}
+	itr, err := ghinstallation.New(a.transport, a.cfg.AppID, installationID, a.cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("github: installation transport: %w", err)
+	}
+	itr.BaseURL = strings.TrimRight(a.cfg.APIURL, "/")
+	c := gh.NewClient(&http.Client{Transport: itr})
+	base, err := url.Parse(strings.TrimRight(a.cfg.APIURL, "/") + "/")
+	if err != nil {
+		return nil, fmt.Errorf("github: GITHUB_API_URL: %w", err)
+	}
+	c.BaseURL = base
+	return c, nil
+}
+
+// appConfigured reports whether replies and reactions can be sent.
+func (a *App) appConfigured() bool { return a.cfg.AppID != 0 && len(a.cfg.PrivateKey) > 0 }
+
+func newIssueComment(body string) *gh.IssueComment { return &gh.IssueComment{Body: &body} }

@@ -1,0 +1,146 @@
+// Talking back to GitHub: the eyes reaction, replies on the pull request and
+// lifecycle reports. Each is a River job inserted in the caller's
+// transaction, retried with backoff, never blocking a webhook answer.
+package github
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+// ReactArgs adds the eyes reaction to a comment.
+type ReactArgs struct {
+	InstallationID int64  `json:"installation_id"`
+	Repository     string `json:"repository"`
+	CommentKind    string `json:"comment_kind"` // issue_comment or review_comment
+	CommentID      int64  `json:"comment_id"`
+}
+
+// Kind names the job.
+func (ReactArgs) Kind() string { return "github_react" }
+
+// CommentArgs posts a comment on a pull request.
+type CommentArgs struct {
+	InstallationID int64  `json:"installation_id"`
+	Repository     string `json:"repository"`
+	PullRequest    int    `json:"pull_request"`
+	Body           string `json:"body"`
+}
+
+// Kind names the job.
+func (CommentArgs) Kind() string { return "github_comment" }
+
+// react enqueues the eyes reaction (reviews have no reactions API).
+func (a *App) react(ctx context.Context, tx sqldb.Tx, m mention) error {
+	if m.kind == "review" {
+		return nil
+	}
+	if !a.appConfigured() {
+		a.log.Warn("GitHub App not configured: no reaction sent", "comment_id", m.id)
+		return nil
+	}
+	_, err := a.queue.InsertTx(ctx, tx, ReactArgs{InstallationID: m.installationID, Repository: m.repo.GetFullName(), CommentKind: m.kind, CommentID: m.id}, nil)
+	return err
+}
+
+// explain enqueues an explanation, at most once per GitHub user, pull
+// request and hour.
+func (a *App) explain(ctx context.Context, tx sqldb.Tx, m mention, text string) error {
+	ok, err := a.store.claimExplanation(ctx, tx, fmt.Sprintf("%d:%s#%d", m.sender.GetID(), m.repo.GetFullName(), m.pr))
+	if err != nil || !ok {
+		return err
+	}
+	return a.comment(ctx, tx, m.installationID, m.repo.GetFullName(), m.pr, text)
+}
+
+func (a *App) comment(ctx context.Context, tx sqldb.Tx, installationID int64, repo string, pr int, text string) error {
+	if !a.appConfigured() {
+		a.log.Warn("GitHub App not configured: reply not sent", "repository", repo, "pull_request", pr)
+		return nil
+	}
+	_, err := a.queue.InsertTx(ctx, tx, CommentArgs{InstallationID: installationID, Repository: repo, PullRequest: pr, Body: text}, nil)
+	return err
+}
+
+type reactWorker struct {
+	river.WorkerDefaults[ReactArgs]
+	a *App
+}
+
+func (w *reactWorker) Work(ctx context.Context, job *river.Job[ReactArgs]) error {
+	c, err := w.a.client(job.Args.InstallationID)
+	if err != nil {
+		return err
+	}
+	owner, name, _ := strings.Cut(job.Args.Repository, "/")
+	if job.Args.CommentKind == "review_comment" {
+		_, _, err = c.Reactions.CreatePullRequestCommentReaction(ctx, owner, name, job.Args.CommentID, "eyes")
+	} else {
+		_, _, err = c.Reactions.CreateIssueCommentReaction(ctx, owner, name, job.Args.CommentID, "eyes")
+	}
+	if err != nil {
+		return fmt.Errorf("github: eyes reaction on %s comment %d: %w", job.Args.Repository, job.Args.CommentID, err)
+	}
+	return nil
+}
+
+type commentWorker struct {
+	river.WorkerDefaults[CommentArgs]
+	a *App
+}
+
+func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
+	c, err := w.a.client(job.Args.InstallationID)
+	if err != nil {
+		return err
+	}
+	owner, name, _ := strings.Cut(job.Args.Repository, "/")
+	body := job.Args.Body
+	if _, _, err := c.Issues.CreateComment(ctx, owner, name, job.Args.PullRequest, newIssueComment(body)); err != nil {
+		return fmt.Errorf("github: comment on %s#%d: %w", job.Args.Repository, job.Args.PullRequest, err)
+	}
+	return nil
+}
+
+// ReportTx posts lifecycle changes of GitHub-triggered workspaces on their
+// pull request: launched (with the link), finished (summary or result URL)
+// and failed (the reason). Running and hibernation stay quiet.
+func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
+	link := fmt.Sprintf("%s/api/v1/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), ws.ID)
+	var text string
+	switch ws.Status {
+	case launch.StatusLaunched:
+		text = fmt.Sprintf("Launched workspace [%s](%s) with %s for @%s.", ws.ID, link, ws.Agent, ws.Source.Details["sender"])
+		if ws.DryRun {
+			text += " (dry run: no launcher is configured)"
+		}
+	case launch.StatusFinished:
+		text = fmt.Sprintf("Workspace [%s](%s) finished.", ws.ID, link)
+		if ws.Summary != "" {
+			text += "\n\n" + ws.Summary
+		}
+		if ws.ResultURL != "" {
+			text += "\n\nResult: " + ws.ResultURL
+		}
+	case launch.StatusFailed:
+		text = fmt.Sprintf("Workspace [%s](%s) failed: %s", ws.ID, link, ws.Error)
+	default:
+		return nil
+	}
+	inst, err := strconv.ParseInt(ws.Source.Details["installation_id"], 10, 64)
+	if err != nil {
+		return fmt.Errorf("github: workspace %s has no installation id", ws.ID)
+	}
+	pr, err := strconv.Atoi(ws.Source.Details["pull_request"])
+	if err != nil {
+		return fmt.Errorf("github: workspace %s has no pull request", ws.ID)
+	}
+	return a.comment(ctx, tx, inst, ws.Source.Details["repository"], pr, text)
+}

@@ -1,0 +1,114 @@
+// The github package's tables: installations and their binding to an org,
+// and the explanation log that rate-limits replies.
+package github
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Migrations is this package's schema.
+var Migrations = sqldb.Set{Name: "github", FS: sqldb.MustSub(migrations, "migrations")}
+
+// ErrNotFound is a missing installation.
+var ErrNotFound = fmt.Errorf("github: installation %w", errs.ErrNotFound)
+
+// Installation is one installation of the App.
+type Installation struct {
+	ID                  int64     `json:"installation_id"`
+	OrgID               string    `json:"org_id,omitempty"`
+	AccountLogin        string    `json:"account_login"`
+	AccountID           int64     `json:"account_id"`
+	AccountType         string    `json:"account_type"`
+	Status              string    `json:"status"`
+	RepositorySelection string    `json:"repository_selection"`
+	UpdatedAt           time.Time `json:"updated_at"`
+}
+
+// Store reads and writes installations.
+type Store struct{ now func() time.Time }
+
+// NewStore returns a store on the wall clock.
+func NewStore() *Store { return &Store{now: func() time.Time { return time.Now().UTC() }} }
+
+// Installation returns an installation.
+func (s *Store) Installation(ctx context.Context, q sqldb.Querier, id int64) (Installation, error) {
+	var in Installation
+	var org *string
+	err := q.QueryRow(ctx, `SELECT installation_id, org_id, account_login, account_id, account_type, status, repository_selection, updated_at
+		FROM github_installations WHERE installation_id = $1`, id).
+		Scan(&in.ID, &org, &in.AccountLogin, &in.AccountID, &in.AccountType, &in.Status, &in.RepositorySelection, &in.UpdatedAt)
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return in, ErrNotFound
+	}
+	if err != nil {
+		return in, fmt.Errorf("get installation: %w", err)
+	}
+	if org != nil {
+		in.OrgID = *org
+	}
+	return in, nil
+}
+
+// OrgInstallations lists the installations bound to an org.
+func (s *Store) OrgInstallations(ctx context.Context, q sqldb.Querier, orgID string) ([]Installation, error) {
+	rows, err := q.Query(ctx, `SELECT installation_id, account_login, account_id, account_type, status, repository_selection, updated_at
+		FROM github_installations WHERE org_id = $1 ORDER BY installation_id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list installations: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (Installation, error) {
+		in := Installation{OrgID: orgID}
+		err := r.Scan(&in.ID, &in.AccountLogin, &in.AccountID, &in.AccountType, &in.Status, &in.RepositorySelection, &in.UpdatedAt)
+		return in, err
+	})
+}
+
+// Upsert records what an installation webhook says, keeping its binding.
+func (s *Store) Upsert(ctx context.Context, q sqldb.Querier, in Installation) error {
+	now := s.now()
+	if _, err := q.Exec(ctx, `INSERT INTO github_installations (installation_id, account_login, account_id, account_type, status, repository_selection, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+		ON CONFLICT (installation_id) DO UPDATE SET account_login = excluded.account_login, account_id = excluded.account_id,
+			account_type = excluded.account_type, status = excluded.status,
+			repository_selection = CASE WHEN excluded.repository_selection = '' THEN github_installations.repository_selection ELSE excluded.repository_selection END,
+			updated_at = excluded.updated_at`,
+		in.ID, in.AccountLogin, in.AccountID, in.AccountType, in.Status, in.RepositorySelection, now); err != nil {
+		return fmt.Errorf("upsert installation: %w", err)
+	}
+	return nil
+}
+
+// Bind ties an installation to an org (after proof of who installed it).
+func (s *Store) Bind(ctx context.Context, q sqldb.Querier, installationID int64, orgID string) error {
+	n, err := q.Exec(ctx, `UPDATE github_installations SET org_id = $1, updated_at = $2 WHERE installation_id = $3`, orgID, s.now(), installationID)
+	if err != nil {
+		return fmt.Errorf("bind installation: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// claimExplanation records that an explanation for key is being posted; false
+// means one was already posted within the last hour.
+func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
+	now := s.now()
+	n, err := q.Exec(ctx, `INSERT INTO github_explanations (explanation_key, created_at) VALUES ($1, $2)
+		ON CONFLICT (explanation_key) DO UPDATE SET created_at = excluded.created_at WHERE github_explanations.created_at <= $3`,
+		key, now, now.Add(-time.Hour))
+	if err != nil {
+		return false, fmt.Errorf("claim explanation: %w", err)
+	}
+	return n == 1, nil
+}
