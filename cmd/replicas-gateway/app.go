@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/tryreplicas/gateway/credstore"
@@ -16,6 +18,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
@@ -26,6 +29,7 @@ var migrationSets = []sqldb.Set{
 	credstore.Migrations,
 	launch.Migrations,
 	intake.Migrations,
+	github.Migrations,
 }
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in
@@ -58,6 +62,33 @@ type app struct {
 	creds    *credstore.Store
 	launch   *launch.Service
 	intake   *intake.Service
+	github   *github.App
+}
+
+// githubConfig turns the environment's GitHub settings into the App's.
+func githubConfig(cfg Config) (github.Config, error) {
+	g := cfg.GitHub
+	out := github.Config{WebhookSecret: g.WebhookSecret.Reveal(), ClientID: g.ClientID, ClientSecret: g.ClientSecret.Reveal(),
+		AppSlug: g.AppSlug, BotLogin: g.BotLogin, APIURL: g.APIURL, WebURL: g.WebURL, PublicURL: publicURL(cfg)}
+	if g.AppID != "" {
+		id, err := strconv.ParseInt(g.AppID, 10, 64)
+		if err != nil {
+			return out, fmt.Errorf("GITHUB_APP_ID: must be a number")
+		}
+		out.AppID = id
+	}
+	if key := g.PrivateKey.Reveal(); key != "" {
+		if strings.Contains(key, "PRIVATE KEY") {
+			out.PrivateKey = []byte(key)
+		} else {
+			b, err := os.ReadFile(key)
+			if err != nil {
+				return out, fmt.Errorf("GITHUB_APP_PRIVATE_KEY: %w", err)
+			}
+			out.PrivateKey = b
+		}
+	}
+	return out, nil
 }
 
 // chainResolver adapts the credential store to what launch needs: the
@@ -147,9 +178,16 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.queue = q
 	a.launch = launch.NewService(db, q, chainResolver{a.creds}, keys, newLauncher(cfg), publicURL(cfg), log)
 	a.intake = intake.NewService(db, q, a.launch, log)
+	ghCfg, err := githubConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.github = github.New(ghCfg, db, a.identity, q, log)
+	a.intake.AddSource(a.github)
+	a.launch.RegisterReporter("github", a.github)
 	a.server = gateway.New(gateway.Deps{
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
-		Webhooks: map[string]gateway.WebhookVerifier{}, Deliveries: a.intake, Workspaces: a.launch,
+		Webhooks: map[string]gateway.WebhookVerifier{"github": a.github}, Deliveries: a.intake, Workspaces: a.launch,
 	})
 	return a, nil
 }

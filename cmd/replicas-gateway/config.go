@@ -228,6 +228,9 @@ func validKey(k Secret) bool {
 func (g GitHubConfig) Validate() error {
 	var errs []error
 	errs = append(errs, checkURL("GITHUB_API_URL", g.APIURL, true), checkURL("GITHUB_WEB_URL", g.WebURL, true))
+	if g.AppID != "" && strings.Trim(g.AppID, "0123456789") != "" {
+		errs = append(errs, problem("GITHUB_APP_ID", "must be the App's numeric id, got %q", g.AppID))
+	}
 	if g.AppID != "" && g.PrivateKey == "" {
 		errs = append(errs, problem("GITHUB_APP_PRIVATE_KEY", "is required when GITHUB_APP_ID is set"))
 	}
