@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -38,7 +39,7 @@ func (s *Server) receiveWebhook(c *gin.Context) error {
 	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		return err
+		return fmt.Errorf("read %s webhook body: %w", source, err)
 	}
 	d, err := v.Verify(c.Request.Header, body)
 	if err != nil {
@@ -46,6 +47,9 @@ func (s *Server) receiveWebhook(c *gin.Context) error {
 		return err
 	}
 	d.Source = source
+	if d.Body == nil {
+		d.Body = body
+	}
 	stored, dup, err := s.Deliveries.Record(c.Request.Context(), d)
 	if err != nil {
 		return err
@@ -55,6 +59,6 @@ func (s *Server) receiveWebhook(c *gin.Context) error {
 		status = "duplicate"
 	}
 	logger(c).Info("webhook recorded", "source", source, "delivery", d.DeliveryID, "event", d.Event, "status", status, "id", stored.ID)
-	c.JSON(http.StatusOK, gin.H{"status": status, "delivery_id": d.DeliveryID, "id": stored.ID})
+	c.JSON(http.StatusOK, gin.H{"status": status, "delivery_id": d.DeliveryID})
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -28,10 +29,28 @@ var Migrations = sqldb.Set{Name: "intake", FS: sqldb.MustSub(migrations, "migrat
 var ErrNotFound = fmt.Errorf("intake: delivery %w", errs.ErrNotFound)
 
 // ErrPermanent marks a delivery that retrying cannot help (e.g. a body the
-// source cannot interpret): it is recorded as an error at once.
+// source cannot interpret): sources wrap it, and the delivery is recorded
+// with outcome "error: …" at once, without retries.
 var ErrPermanent = errors.New("permanent")
 
-// Launcher creates workspaces inside the committing transaction.
+// errNotRecorded answers a delivery that could not be stored: 503 with
+// Retry-After, so the sender tries again (nothing was written).
+var errNotRecorded = errs.New(errs.ErrUnavailable, "unavailable", "the delivery could not be recorded; retry later")
+
+// Outcomes that intake itself records; sources add their own through
+// Plan.Outcome.
+const (
+	OutcomeLaunched      = "launched"
+	OutcomeDuplicate     = "duplicate: already launched"
+	OutcomeNoCredentials = "no_credentials"
+	OutcomeNoSource      = "error: no source"
+)
+
+// MaxAttempts is how often a delivery is tried before it is dead.
+const MaxAttempts = 10
+
+// Launcher creates workspaces inside the committing transaction
+// (launch.Service).
 type Launcher interface {
 	LaunchTx(ctx context.Context, tx sqldb.Tx, t launch.Trigger) (launch.Workspace, error)
 }
@@ -47,6 +66,7 @@ type Service struct {
 }
 
 // NewService wires the service and registers its process worker on q.
+// Register sources with AddSource before the queue starts.
 func NewService(db *sqldb.DB, q *queue.Queue, launcher Launcher, log *slog.Logger) *Service {
 	s := &Service{db: db, queue: q, launcher: launcher, sources: map[string]Source{}, log: log, now: func() time.Time { return time.Now().UTC() }}
 	queue.AddWorker(q, &processWorker{s: s})
@@ -64,12 +84,18 @@ type ProcessArgs struct {
 // Kind names the job.
 func (ProcessArgs) Kind() string { return "process_delivery" }
 
-// InsertOpts: interpretation may call the source's API; retry with backoff.
-func (ProcessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+// InsertOpts: interpretation may call the source's API; River retries with
+// exponential backoff up to MaxAttempts.
+func (ProcessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: MaxAttempts} }
 
-// Record stores d and its process job in one transaction. A delivery id seen
-// before is a duplicate: nothing is written and the stored one is returned.
+// Record stores d and its process job in one transaction, before the sender
+// gets its 2xx. A delivery id seen before is a duplicate: nothing is written
+// and the stored delivery's id is returned. A failure to store is of kind
+// errs.ErrUnavailable, so the sender is told to retry.
 func (s *Service) Record(ctx context.Context, d Delivery) (Delivery, bool, error) {
+	if d.Source == "" || d.DeliveryID == "" {
+		return Delivery{}, false, errs.Invalid("a delivery needs a source and a delivery id")
+	}
 	d.ID = sqldb.NewID("dlv")
 	if d.ReceivedAt.IsZero() {
 		d.ReceivedAt = s.now()
@@ -79,31 +105,40 @@ func (s *Service) Record(ctx context.Context, d Delivery) (Delivery, bool, error
 		n, err := tx.Exec(ctx, `INSERT INTO deliveries (id, source, delivery_id, event, body, received_at) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (source, delivery_id) DO NOTHING`, d.ID, d.Source, d.DeliveryID, d.Event, d.Body, d.ReceivedAt)
 		if err != nil {
-			return fmt.Errorf("record delivery: %w", err)
+			return fmt.Errorf("insert delivery: %w", err)
 		}
 		if n == 0 {
 			dup = true
-			return tx.QueryRow(ctx, `SELECT id FROM deliveries WHERE source = $1 AND delivery_id = $2`, d.Source, d.DeliveryID).Scan(&d.ID)
+			err := tx.QueryRow(ctx, `SELECT id, received_at FROM deliveries WHERE source = $1 AND delivery_id = $2`, d.Source, d.DeliveryID).
+				Scan(&d.ID, &d.ReceivedAt)
+			if err != nil {
+				return fmt.Errorf("read duplicate delivery: %w", err)
+			}
+			return nil
 		}
 		return s.enqueue(ctx, tx, d.ID)
 	})
 	if err != nil {
-		return Delivery{}, false, err
+		return Delivery{}, false, fmt.Errorf("record %s delivery %s: %w: %w", d.Source, d.DeliveryID, errNotRecorded, err)
 	}
 	return d, dup, nil
 }
 
+// enqueue inserts the process job of delivery id in tx and remembers it.
 func (s *Service) enqueue(ctx context.Context, tx sqldb.Tx, id string) error {
 	job, err := s.queue.InsertTx(ctx, tx, ProcessArgs{DeliveryID: id}, nil)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE deliveries SET job_id = $1 WHERE id = $2`, job.ID, id)
-	return err
+	if _, err := tx.Exec(ctx, `UPDATE deliveries SET job_id = $1 WHERE id = $2`, job.ID, id); err != nil {
+		return fmt.Errorf("remember process job: %w", err)
+	}
+	return nil
 }
 
-// Replay processes a stored delivery again (the TriggerKey of a launch keeps
-// it from launching twice).
+// Replay processes a stored delivery again with a new job. The TriggerKey of
+// a launch keeps it from launching twice; a delivery that launched nothing
+// (e.g. no credentials at the time) may launch now.
 func (s *Service) Replay(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id)
@@ -129,7 +164,7 @@ type Record struct {
 	Error       string     `json:"error,omitempty"`
 	WorkspaceID string     `json:"workspace_id,omitempty"`
 	ProcessedAt *time.Time `json:"processed_at,omitempty"`
-	State       string     `json:"state"` // pending, processed, retrying, dead
+	State       string     `json:"state"` // pending, processing, processed, retrying, dead
 	Attempts    int        `json:"attempts"`
 	JobID       *int64     `json:"-"`
 }
@@ -151,10 +186,11 @@ func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("get delivery: %w", err)
 	}
-	return s.withState(ctx, x), nil
+	return s.withState(ctx, x)
 }
 
-// List returns an org's newest deliveries with their job states.
+// List returns an org's newest deliveries (at most limit; 0 means 100) with
+// their job states.
 func (s *Service) List(ctx context.Context, orgID string, limit int) ([]Record, error) {
 	if limit <= 0 || limit > 500 {
 		limit = 100
@@ -168,31 +204,44 @@ func (s *Service) List(ctx context.Context, orgID string, limit int) ([]Record, 
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
 	for i := range list {
-		list[i] = s.withState(ctx, list[i])
+		if list[i], err = s.withState(ctx, list[i]); err != nil {
+			return nil, err
+		}
 	}
 	return list, nil
 }
 
-func (s *Service) withState(ctx context.Context, x Record) Record {
+// withState derives the delivery's state from its outcome and its latest
+// process job: pending, processing, processed, retrying or dead.
+func (s *Service) withState(ctx context.Context, x Record) (Record, error) {
 	x.State = "pending"
 	if x.ProcessedAt != nil {
 		x.State = "processed"
 	}
 	if x.JobID == nil {
-		return x
+		return x, nil
 	}
 	job, err := s.queue.Get(ctx, *x.JobID)
-	if err != nil {
-		return x
-	}
-	x.Attempts = job.Attempt
-	switch job.State {
-	case "discarded", "cancelled":
+	if errors.Is(err, sqldb.ErrNoRows) {
+		// River deletes finalized jobs after a while: an unprocessed
+		// delivery whose job is gone was given up on.
 		if x.ProcessedAt == nil {
 			x.State = "dead"
-			if x.Error == "" {
-				x.Error = job.LastError
-			}
+		}
+		return x, nil
+	}
+	if err != nil {
+		return x, fmt.Errorf("delivery %s state: %w", x.ID, err)
+	}
+	x.Attempts = job.Attempt
+	if x.ProcessedAt != nil {
+		return x, nil
+	}
+	switch job.State {
+	case "discarded", "cancelled":
+		x.State = "dead"
+		if x.Error == "" {
+			x.Error = job.LastError
 		}
 	case "retryable":
 		x.State = "retrying"
@@ -200,7 +249,7 @@ func (s *Service) withState(ctx context.Context, x Record) Record {
 	case "running":
 		x.State = "processing"
 	}
-	return x
+	return x, nil
 }
 
 type processWorker struct {
@@ -224,31 +273,38 @@ func (w *processWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		return fmt.Errorf("load delivery: %w", err)
 	}
 	if processed != nil {
-		return nil // processed by an earlier job (replay raced a retry)
+		return nil // processed by an earlier job (a replay raced a retry)
 	}
-	log := s.log.With("delivery", d.DeliveryID, "source", d.Source, "event", d.Event)
+	log := s.log.With("delivery", d.DeliveryID, "source", d.Source, "event", d.Event, "attempt", job.Attempt)
 	src, ok := s.sources[d.Source]
 	if !ok {
-		return s.commit(ctx, job, d, Plan{Outcome: "error: source not configured"}, nil)
+		log.Warn("no source registered for this delivery")
+		return s.commit(ctx, job, d, Plan{Outcome: OutcomeNoSource}, "", log)
 	}
 	plan, err := src.Interpret(ctx, d)
 	if errors.Is(err, ErrPermanent) {
 		log.Warn("delivery cannot be processed", "err", err)
-		return s.commit(ctx, job, d, Plan{Outcome: "error: " + err.Error()}, nil)
+		return s.commit(ctx, job, d, Plan{Outcome: "error: " + err.Error()}, err.Error(), log)
 	}
 	if err != nil {
-		log.Warn("interpret delivery; will retry", "err", err, "attempt", job.Attempt)
+		log.Warn("interpret delivery; will retry", "err", err)
 		return err
 	}
-	if err := s.commit(ctx, job, d, plan, log); err != nil {
-		log.Warn("commit delivery; will retry", "err", err, "attempt", job.Attempt)
+	err = s.commit(ctx, job, d, plan, "", log)
+	if errors.Is(err, ErrPermanent) {
+		log.Warn("delivery cannot be committed", "err", err)
+		return s.commit(ctx, job, d, Plan{OrgID: plan.OrgID, Outcome: "error: " + err.Error()}, err.Error(), log)
+	}
+	if err != nil {
+		log.Warn("commit delivery; will retry", "err", err)
 		return err
 	}
 	return nil
 }
 
-// commit records the plan's effects in one transaction.
-func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Delivery, plan Plan, log *slog.Logger) error {
+// commit records the plan's effects in one transaction: the workspace, the
+// source's follow-up, the outcome and the job's completion.
+func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Delivery, plan Plan, errText string, log *slog.Logger) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
 		outcome := plan.Outcome
 		var ws *launch.Workspace
@@ -259,13 +315,13 @@ func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Del
 			w, err := s.launcher.LaunchTx(ctx, tx, t)
 			switch {
 			case err == nil:
-				ws, outcome = &w, "launched"
+				ws, outcome = &w, OutcomeLaunched
 			case errors.Is(err, launch.ErrDuplicate):
-				launchErr, outcome = err, "duplicate: already launched"
-			case errors.Is(err, errs.ErrUnprocessable):
-				launchErr, outcome = err, "no_credentials"
+				launchErr, outcome = err, OutcomeDuplicate
+			case errors.Is(err, credstore.ErrNoCredentials):
+				launchErr, outcome = err, OutcomeNoCredentials
 			default:
-				return err
+				return fmt.Errorf("launch: %w", err)
 			}
 			if plan.OrgID == "" {
 				plan.OrgID = t.OrgID
@@ -284,13 +340,16 @@ func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Del
 		if ws != nil {
 			wsID = ws.ID
 		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = $1, org_id = COALESCE($2, org_id), workspace_id = $3, processed_at = $4 WHERE id = $5`,
-			outcome, org, wsID, s.now(), d.ID); err != nil {
+		// A replay that finds its workspace already launched keeps its id.
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = $1, org_id = COALESCE($2, org_id),
+			workspace_id = COALESCE(NULLIF($3, ''), workspace_id), error = $4, processed_at = $5 WHERE id = $6`,
+			outcome, org, wsID, errText, s.now(), d.ID); err != nil {
 			return fmt.Errorf("record outcome: %w", err)
 		}
-		if log != nil {
-			log.Info("delivery processed", "outcome", outcome, "workspace_id", wsID)
+		if err := queue.CompleteTx(ctx, tx, job); err != nil {
+			return err
 		}
-		return queue.CompleteTx(ctx, tx, job)
+		log.Info("delivery processed", "outcome", outcome, "workspace_id", wsID)
+		return nil
 	})
 }
