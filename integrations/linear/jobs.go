@@ -1,0 +1,129 @@
+// Acknowledgements in Linear: comments on issues and agent activities in
+// agent sessions, as retried jobs inserted in the committing transaction.
+package linear
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/riverqueue/river"
+
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+// CommentArgs posts a comment on an issue.
+type CommentArgs struct {
+	OrgID   string `json:"org_id"`
+	IssueID string `json:"issue_id"`
+	Body    string `json:"body"`
+}
+
+// Kind names the job.
+func (CommentArgs) Kind() string { return "linear_comment" }
+
+// ActivityArgs posts an agent activity in a session.
+type ActivityArgs struct {
+	OrgID     string `json:"org_id"`
+	SessionID string `json:"session_id"`
+	Type      string `json:"type"` // thought, response, error
+	Body      string `json:"body"`
+}
+
+// Kind names the job.
+func (ActivityArgs) Kind() string { return "linear_activity" }
+
+func (a *App) comment(ctx context.Context, tx sqldb.Tx, orgID, issueID, body string) error {
+	_, err := a.queue.InsertTx(ctx, tx, CommentArgs{OrgID: orgID, IssueID: issueID, Body: body}, nil)
+	return err
+}
+
+func (a *App) activity(ctx context.Context, tx sqldb.Tx, orgID, sessionID, typ, body string) error {
+	_, err := a.queue.InsertTx(ctx, tx, ActivityArgs{OrgID: orgID, SessionID: sessionID, Type: typ, Body: body}, nil)
+	return err
+}
+
+// explain tells the user why nothing launched, once per user, issue and hour.
+func (a *App) explain(ctx context.Context, tx sqldb.Tx, r request, text string) error {
+	ok, err := a.store.claimExplanation(ctx, tx, r.who.ID+":"+r.issue.ID)
+	if err != nil || !ok {
+		return err
+	}
+	if r.sessionID != "" {
+		return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "error", text)
+	}
+	return a.comment(ctx, tx, r.conn.OrgID, r.issue.ID, text)
+}
+
+type commentWorker struct {
+	river.WorkerDefaults[CommentArgs]
+	a *App
+}
+
+func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
+	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
+	if err != nil {
+		return err
+	}
+	resp, err := CommentCreate(ctx, w.a.graphqlClient(conn), job.Args.IssueID, job.Args.Body)
+	if err != nil {
+		return fmt.Errorf("linear: comment on issue %s: %w", job.Args.IssueID, err)
+	}
+	if !resp.CommentCreate.Success {
+		return fmt.Errorf("linear: comment on issue %s was not accepted", job.Args.IssueID)
+	}
+	return nil
+}
+
+type activityWorker struct {
+	river.WorkerDefaults[ActivityArgs]
+	a *App
+}
+
+func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs]) error {
+	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
+	if err != nil {
+		return err
+	}
+	content, err := json.Marshal(map[string]string{"type": job.Args.Type, "body": job.Args.Body})
+	if err != nil {
+		return fmt.Errorf("linear: activity content: %w", err)
+	}
+	resp, err := AgentActivityCreate(ctx, w.a.graphqlClient(conn), job.Args.SessionID, content)
+	if err != nil {
+		return fmt.Errorf("linear: activity in session %s: %w", job.Args.SessionID, err)
+	}
+	if !resp.AgentActivityCreate.Success {
+		return fmt.Errorf("linear: activity in session %s was not accepted", job.Args.SessionID)
+	}
+	return nil
+}
+
+// ReportTx posts lifecycle changes of Linear-triggered workspaces: the link
+// when launched, the result when finished, the reason when failed.
+func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
+	link := fmt.Sprintf("%s/api/v1/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), ws.ID)
+	var text, typ string
+	switch ws.Status {
+	case launch.StatusLaunched:
+		typ, text = "response", fmt.Sprintf("Replicas launched workspace [%s](%s) with %s.", ws.ID, link, ws.Agent)
+	case launch.StatusFinished:
+		typ, text = "response", fmt.Sprintf("Workspace [%s](%s) finished.", ws.ID, link)
+		if ws.Summary != "" {
+			text += "\n\n" + ws.Summary
+		}
+		if ws.ResultURL != "" {
+			text += "\n\nResult: " + ws.ResultURL
+		}
+	case launch.StatusFailed:
+		typ, text = "error", fmt.Sprintf("Workspace [%s](%s) failed: %s", ws.ID, link, ws.Error)
+	default:
+		return nil
+	}
+	if s := ws.Source.Details["agent_session_id"]; s != "" {
+		return a.activity(ctx, tx, ws.OrgID, s, typ, text)
+	}
+	return a.comment(ctx, tx, ws.OrgID, ws.Source.Details["issue_id"], text)
+}

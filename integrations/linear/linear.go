@@ -1,0 +1,146 @@
+// Package linear is the Linear integration: it verifies webhook deliveries,
+// turns issue assignments / delegations to the Replicas app user and agent
+// sessions into workspace triggers, finds the Replicas user by the Linear
+// user's email (fetched with genqlient when the payload lacks it), and
+// acknowledges in Linear (comments, agent activities) through retried jobs.
+package linear
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Khan/genqlient/graphql"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/intake"
+)
+
+// Config is the Linear app.
+type Config struct {
+	WebhookSecret string
+	ClientID      string
+	ClientSecret  string
+	APIURL        string // GraphQL endpoint
+	PublicURL     string // the gateway's, for links
+}
+
+// App is the integration.
+type App struct {
+	cfg   Config
+	db    *sqldb.DB
+	ids   *identity.Store
+	store *Store
+	queue *queue.Queue
+	log   *slog.Logger
+	http  *http.Client
+	now   func() time.Time
+}
+
+// New wires the integration and registers its jobs on q.
+func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, q *queue.Queue, log *slog.Logger) *App {
+	if cfg.APIURL == "" {
+		cfg.APIURL = "https://api.linear.app/graphql"
+	}
+	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(sealer), queue: q, log: log.With("integration", "linear"),
+		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now}
+	queue.AddWorker(q, &commentWorker{a: a})
+	queue.AddWorker(q, &activityWorker{a: a})
+	return a
+}
+
+// Store gives access to connections.
+func (a *App) Store() *Store { return a.store }
+
+// Name is the source name of deliveries.
+func (a *App) Name() string { return "linear" }
+
+// SignatureHeader carries the hex HMAC-SHA256 of the raw body.
+const SignatureHeader = "Linear-Signature"
+
+// MaxSkew is how far the signed webhookTimestamp may be from now.
+const MaxSkew = 60 * time.Second
+
+// Sign returns the Linear-Signature value of body.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// envelope is the part of every delivery that verification and routing need.
+type envelope struct {
+	Action           string  `json:"action"`
+	Type             string  `json:"type"`
+	OrganizationID   string  `json:"organizationId"`
+	WebhookTimestamp float64 `json:"webhookTimestamp"`
+}
+
+// Verify checks the signature (constant time) and the signed timestamp.
+// Linear-Delivery is the delivery id; the body's webhookId names the webhook
+// configuration and is never used as one.
+func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
+	if a.cfg.WebhookSecret == "" {
+		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "unauthorized", "LINEAR_WEBHOOK_SECRET is not configured: every Linear delivery is refused")
+	}
+	got, err := hex.DecodeString(strings.TrimSpace(h.Get(SignatureHeader)))
+	want, _ := hex.DecodeString(Sign(a.cfg.WebhookSecret, body))
+	if err != nil || !hmac.Equal(got, want) {
+		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "bad_signature", "Linear-Signature does not match the body")
+	}
+	var env envelope
+	if err := json.Unmarshal(body, &env); err != nil {
+		return intake.Delivery{}, errs.Invalid("cannot parse the Linear payload: %v", err)
+	}
+	sent := time.UnixMilli(int64(env.WebhookTimestamp))
+	if env.WebhookTimestamp == 0 || math.Abs(float64(a.now().Sub(sent))) > float64(MaxSkew) {
+		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "stale_delivery", "webhookTimestamp is more than 60 s from now")
+	}
+	id := h.Get("Linear-Delivery")
+	if id == "" {
+		return intake.Delivery{}, errs.Invalid("Linear-Delivery is required")
+	}
+	event := env.Type
+	if event == "" {
+		event = h.Get("Linear-Event")
+	}
+	return intake.Delivery{DeliveryID: id, Event: event + "." + env.Action, Body: body}, nil
+}
+
+// graphqlClient speaks to Linear with a connection's token: OAuth tokens as
+// "Bearer …", personal API keys bare.
+func (a *App) graphqlClient(c Connection) graphql.Client {
+	auth := c.token
+	if c.TokenKind == "oauth" {
+		auth = "Bearer " + c.token
+	}
+	return graphql.NewClient(a.cfg.APIURL, &authDoer{client: a.http, auth: auth})
+}
+
+type authDoer struct {
+	client *http.Client
+	auth   string
+}
+
+func (d *authDoer) Do(r *http.Request) (*http.Response, error) {
+	r.Header.Set("Authorization", d.auth)
+	return d.client.Do(r)
+}
+
+// TokenKind guesses how a token must be sent: Linear personal API keys start
+// with lin_api_.
+func TokenKind(token string) string {
+	if strings.HasPrefix(token, "lin_api_") {
+		return "api_key"
+	}
+	return "oauth"
+}

@@ -1,0 +1,173 @@
+// The linear package's tables: connections (token sealed at rest), the team
+// to repository mapping, and the explanation log.
+package linear
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Migrations is this package's schema.
+var Migrations = sqldb.Set{Name: "linear", FS: sqldb.MustSub(migrations, "migrations")}
+
+// ErrNotConnected: no org connected this Linear organization (or the org has
+// no Linear connection).
+var ErrNotConnected = fmt.Errorf("linear: connection %w", errs.ErrNotFound)
+
+// Sealer encrypts tokens at rest (credstore.Keyring).
+type Sealer interface {
+	Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, err error)
+	Open(keyID string, ciphertext, aad []byte) ([]byte, error)
+}
+
+// Connection is an org's Linear workspace.
+type Connection struct {
+	OrgID          string    `json:"org_id"`
+	OrganizationID string    `json:"organization_id"`
+	AppUserID      string    `json:"app_user_id"`
+	TokenKind      string    `json:"token_kind"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	token          string
+}
+
+// Store reads and writes connections.
+type Store struct {
+	sealer Sealer
+	now    func() time.Time
+}
+
+// NewStore returns a store sealing tokens with sealer.
+func NewStore(sealer Sealer) *Store {
+	return &Store{sealer: sealer, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Connect stores (or replaces) an org's connection.
+func (s *Store) Connect(ctx context.Context, q sqldb.Querier, c Connection, token, by string) error {
+	keyID, sealed, err := s.sealer.Seal([]byte(token), []byte(c.OrgID))
+	if err != nil {
+		return fmt.Errorf("linear: seal token: %w", err)
+	}
+	now := s.now()
+	_, err = q.Exec(ctx, `INSERT INTO linear_connections (org_id, organization_id, app_user_id, token_kind, key_id, token_sealed, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+		ON CONFLICT (org_id) DO UPDATE SET organization_id = excluded.organization_id, app_user_id = excluded.app_user_id,
+			token_kind = excluded.token_kind, key_id = excluded.key_id, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
+		c.OrgID, c.OrganizationID, c.AppUserID, c.TokenKind, keyID, sealed, by, now)
+	if sqldb.IsUniqueViolation(err) {
+		return errs.Conflict("this Linear organization is already connected to another org")
+	}
+	if err != nil {
+		return fmt.Errorf("linear: connect: %w", err)
+	}
+	return nil
+}
+
+// Disconnect removes an org's connection.
+func (s *Store) Disconnect(ctx context.Context, q sqldb.Querier, orgID string) error {
+	n, err := q.Exec(ctx, `DELETE FROM linear_connections WHERE org_id = $1`, orgID)
+	if err != nil {
+		return fmt.Errorf("linear: disconnect: %w", err)
+	}
+	if n == 0 {
+		return ErrNotConnected
+	}
+	return nil
+}
+
+const connCols = `org_id, organization_id, app_user_id, token_kind, updated_at, key_id, token_sealed`
+
+func (s *Store) scan(r sqldb.Row) (Connection, error) {
+	var c Connection
+	var keyID string
+	var sealed []byte
+	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.UpdatedAt, &keyID, &sealed)
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return c, ErrNotConnected
+	}
+	if err != nil {
+		return c, fmt.Errorf("linear: read connection: %w", err)
+	}
+	token, err := s.sealer.Open(keyID, sealed, []byte(c.OrgID))
+	if err != nil {
+		return c, fmt.Errorf("linear: open token: %w", err)
+	}
+	c.token = string(token)
+	return c, nil
+}
+
+// ByOrganization finds the connection of a Linear organization.
+func (s *Store) ByOrganization(ctx context.Context, q sqldb.Querier, organizationID string) (Connection, error) {
+	return s.scan(q.QueryRow(ctx, `SELECT `+connCols+` FROM linear_connections WHERE organization_id = $1`, organizationID))
+}
+
+// ByOrg finds an org's connection.
+func (s *Store) ByOrg(ctx context.Context, q sqldb.Querier, orgID string) (Connection, error) {
+	return s.scan(q.QueryRow(ctx, `SELECT `+connCols+` FROM linear_connections WHERE org_id = $1`, orgID))
+}
+
+// SetTeamRepository maps a team (key or id) to the repository its issues use.
+func (s *Store) SetTeamRepository(ctx context.Context, q sqldb.Querier, orgID, team, repo string) error {
+	if _, err := q.Exec(ctx, `INSERT INTO linear_team_repositories (org_id, team_key, repository) VALUES ($1, $2, $3)
+		ON CONFLICT (org_id, team_key) DO UPDATE SET repository = excluded.repository`, orgID, team, repo); err != nil {
+		return fmt.Errorf("linear: map team: %w", err)
+	}
+	return nil
+}
+
+// TeamRepository returns the repository of the first mapped team key.
+func (s *Store) TeamRepository(ctx context.Context, q sqldb.Querier, orgID string, teams ...string) (string, error) {
+	for _, t := range teams {
+		var repo string
+		err := q.QueryRow(ctx, `SELECT repository FROM linear_team_repositories WHERE org_id = $1 AND team_key = $2`, orgID, t).Scan(&repo)
+		if err == nil {
+			return repo, nil
+		}
+		if !errors.Is(err, sqldb.ErrNoRows) {
+			return "", fmt.Errorf("linear: team repository: %w", err)
+		}
+	}
+	return "", nil
+}
+
+// Reseal re-encrypts tokens sealed with older keys (admin rotate-key).
+func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (int, error) {
+	rows, err := q.Query(ctx, `SELECT `+connCols+` FROM linear_connections WHERE key_id <> $1`, current)
+	if err != nil {
+		return 0, fmt.Errorf("linear: reseal: %w", err)
+	}
+	conns, err := sqldb.Collect(rows, func(r sqldb.Rows) (Connection, error) { return s.scan(r) })
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range conns {
+		keyID, sealed, err := s.sealer.Seal([]byte(c.token), []byte(c.OrgID))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, `UPDATE linear_connections SET key_id = $1, token_sealed = $2 WHERE org_id = $3`, keyID, sealed, c.OrgID); err != nil {
+			return 0, fmt.Errorf("linear: reseal: %w", err)
+		}
+	}
+	return len(conns), nil
+}
+
+// claimExplanation: false when one was posted for key within the hour.
+func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
+	now := s.now()
+	n, err := q.Exec(ctx, `INSERT INTO linear_explanations (explanation_key, created_at) VALUES ($1, $2)
+		ON CONFLICT (explanation_key) DO UPDATE SET created_at = excluded.created_at WHERE linear_explanations.created_at <= $3`,
+		key, now, now.Add(-time.Hour))
+	if err != nil {
+		return false, fmt.Errorf("linear: claim explanation: %w", err)
+	}
+	return n == 1, nil
+}
