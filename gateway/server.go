@@ -41,6 +41,9 @@ type Deps struct {
 	Deliveries DeliveryService
 	// Workspaces creates, lists and updates workspaces.
 	Workspaces WorkspaceService
+	// GitHub lists App installations; Linear manages Linear connections.
+	GitHub GitHubInstallations
+	Linear LinearConnections
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -91,6 +94,7 @@ func (s *Server) routes() {
 		s.webhookRoutes(r)
 		s.deliveryRoutes(user)
 	}
+	s.integrationRoutes(user)
 	if s.Workspaces != nil {
 		s.workspaceRoutes(user, api.Group("/workspace", s.h(s.authenticateWorkspace)))
 	}

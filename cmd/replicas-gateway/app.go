@@ -21,6 +21,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
+	"github.com/tryreplicas/gateway/integrations/linear"
 )
 
 // migrationSets is every package's schema, in dependency order.
@@ -30,6 +31,7 @@ var migrationSets = []sqldb.Set{
 	launch.Migrations,
 	intake.Migrations,
 	github.Migrations,
+	linear.Migrations,
 }
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in
@@ -63,6 +65,7 @@ type app struct {
 	launch   *launch.Service
 	intake   *intake.Service
 	github   *github.App
+	linear   *linear.App
 }
 
 // githubConfig turns the environment's GitHub settings into the App's.
@@ -185,9 +188,14 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.github = github.New(ghCfg, db, a.identity, q, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)
+	a.linear = linear.New(linear.Config{WebhookSecret: cfg.Linear.WebhookSecret.Reveal(), ClientID: cfg.Linear.ClientID,
+		ClientSecret: cfg.Linear.ClientSecret.Reveal(), APIURL: cfg.Linear.APIURL, PublicURL: publicURL(cfg)}, db, a.identity, keys, q, log)
+	a.intake.AddSource(a.linear)
+	a.launch.RegisterReporter("linear", a.linear)
 	a.server = gateway.New(gateway.Deps{
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
-		Webhooks: map[string]gateway.WebhookVerifier{"github": a.github}, Deliveries: a.intake, Workspaces: a.launch,
+		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
+		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
 	})
 	return a, nil
 }

@@ -24,6 +24,9 @@ type resealer struct {
 func (a *app) resealers() []resealer {
 	return []resealer{
 		{"credentials", func(ctx context.Context, tx sqldb.Tx) (int, error) { return a.creds.Reseal(ctx, tx) }},
+		{"linear tokens", func(ctx context.Context, tx sqldb.Tx) (int, error) {
+			return a.linear.Store().Reseal(ctx, tx, a.keys.CurrentKeyID())
+		}},
 		{"workspace tokens", func(ctx context.Context, tx sqldb.Tx) (int, error) {
 			return a.launch.Reseal(ctx, tx, a.keys.CurrentKeyID())
 		}},

@@ -6,6 +6,7 @@
 package linear
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -143,4 +144,35 @@ func TokenKind(token string) string {
 		return "api_key"
 	}
 	return "oauth"
+}
+
+// ConnectToken connects org to a Linear workspace with a token (OAuth or a
+// personal API key). Missing organization or app user ids are read from
+// `viewer` with that token.
+func (a *App) ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (Connection, error) {
+	if strings.TrimSpace(token) == "" {
+		return Connection{}, errs.Invalid("access_token is required")
+	}
+	c := Connection{OrgID: orgID, OrganizationID: organizationID, AppUserID: appUserID, TokenKind: TokenKind(token), token: token}
+	if organizationID == "" || appUserID == "" {
+		v, err := Viewer(ctx, a.graphqlClient(c))
+		if err != nil {
+			return Connection{}, errs.New(errs.ErrInvalid, "linear_unreachable", "could not read the Linear viewer with this token: %v", err)
+		}
+		if c.AppUserID == "" {
+			c.AppUserID = v.Viewer.Id
+		}
+		if c.OrganizationID == "" {
+			c.OrganizationID = v.Viewer.Organization.Id
+		}
+	}
+	err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if err := a.store.Connect(ctx, tx, c, token, by); err != nil {
+			return err
+		}
+		return a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: orgID, ActorID: by, Action: "linear.connect", Target: c.OrganizationID,
+			Detail: map[string]any{"app_user_id": c.AppUserID, "token_kind": c.TokenKind}})
+	})
+	c.UpdatedAt = time.Now().UTC()
+	return c, err
 }

@@ -1,0 +1,122 @@
+// Integrations: the org's GitHub installations and Linear connection (admins),
+// connecting Linear with a token, and the team → repository mapping.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/integrations/github"
+	"github.com/tryreplicas/gateway/integrations/linear"
+)
+
+// GitHubInstallations lists an org's App installations.
+type GitHubInstallations interface {
+	OrgInstallations(ctx context.Context, q sqldb.Querier, orgID string) ([]github.Installation, error)
+}
+
+// LinearConnections manages an org's Linear connection.
+type LinearConnections interface {
+	ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (linear.Connection, error)
+	Store() *linear.Store
+}
+
+func (s *Server) integrationRoutes(r *gin.RouterGroup) {
+	r.GET("/orgs/:org/integrations", s.h(s.listIntegrations))
+	if s.Linear != nil {
+		r.PUT("/orgs/:org/integrations/linear", s.h(s.connectLinear))
+		r.DELETE("/orgs/:org/integrations/linear", s.h(s.disconnectLinear))
+		r.PUT("/orgs/:org/integrations/linear/teams/:team", s.h(s.mapLinearTeam))
+	}
+}
+
+func (s *Server) listIntegrations(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	out := gin.H{}
+	if s.GitHub != nil {
+		inst, err := s.GitHub.OrgInstallations(ctx, s.DB, p.OrgID)
+		if err != nil {
+			return err
+		}
+		out["github"] = gin.H{"installations": nonNil(inst)}
+	}
+	if s.Linear != nil {
+		conn, err := s.Linear.Store().ByOrg(ctx, s.DB, p.OrgID)
+		switch {
+		case err == nil:
+			out["linear"] = conn
+		case errors.Is(err, linear.ErrNotConnected):
+			out["linear"] = nil
+		default:
+			return err
+		}
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+type linearConnectRequest struct {
+	OrganizationID string `json:"organization_id"`
+	AccessToken    string `json:"access_token"`
+	AppUserID      string `json:"app_user_id"`
+}
+
+func (s *Server) connectLinear(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req linearConnectRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	conn, err := s.Linear.ConnectToken(c.Request.Context(), p.OrgID, req.OrganizationID, req.AccessToken, req.AppUserID, p.UserID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, conn)
+	return nil
+}
+
+func (s *Server) disconnectLinear(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	if err := s.Linear.Store().Disconnect(c.Request.Context(), s.DB, p.OrgID); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) mapLinearTeam(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Repository string `json:"repository"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if owner, name, ok := strings.Cut(req.Repository, "/"); !ok || owner == "" || name == "" {
+		return errs.Invalid("repository must be owner/name")
+	}
+	if err := s.Linear.Store().SetTeamRepository(c.Request.Context(), s.DB, p.OrgID, c.Param("team"), req.Repository); err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"team": c.Param("team"), "repository": req.Repository})
+	return nil
+}
