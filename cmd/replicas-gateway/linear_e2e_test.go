@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
+)
+
+const (
+	appUser = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6"
+	linOrg  = "87ebfd3a-bbcd-477a-9664-a9d2c849c2db"
+)
+
+// linearGateway is a gateway with a fake Linear API, an org seeded as for
+// GitHub and connected to Linear with an OAuth token.
+func linearGateway(t *testing.T) (*gw, *lineartest.Server, string) {
+	t.Helper()
+	fake := lineartest.New("Bearer lin_oauth_test_token", appUser, linOrg)
+	t.Cleanup(fake.Close)
+	env := pgEnv(t)
+	env["LINEAR_WEBHOOK_SECRET"] = "lin-secret"
+	env["LINEAR_API_URL"] = fake.URL
+	g := startGateway(t, env)
+	orgID, _ := seed(t, g, true)
+	if _, err := g.app.linear.ConnectToken(context.Background(), orgID, "", "lin_oauth_test_token", "", "system"); err != nil {
+		t.Fatal(err)
+	}
+	return g, fake, orgID
+}
+
+func (g *gw) linear(t *testing.T, body []byte) int {
+	t.Helper()
+	code, ans := post(t, g.url+"/webhooks/linear", linearHeaders("lin-secret", body), body)
+	if code != 200 && code != 401 {
+		t.Logf("linear delivery answered %d %v", code, ans)
+	}
+	return code
+}
+
+func edit(t *testing.T, body []byte, fn func(p map[string]any)) []byte {
+	t.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(body, &p); err != nil {
+		t.Fatal(err)
+	}
+	fn(p)
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLinearAssignmentWithoutEmailLaunchesOnce(t *testing.T) {
+	t.Parallel()
+	g, fake, orgID := linearGateway(t)
+	fake.SetEmail("actor-ada", "Ada@Example.com")
+	body, err := linearAssign{ActorID: "actor-ada", IssueID: "issue-1", Identifier: "ENG-1", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers := linearHeaders("lin-secret", body)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code, _ := post(t, g.url+"/webhooks/linear", headers, body); code != 200 {
+				t.Errorf("answered %d", code)
+			}
+		}()
+	}
+	wg.Wait()
+	g.waitFor(t, "the launch comment", func() bool {
+		for _, c := range fake.Comments() {
+			if strings.Contains(c, "Replicas launched workspace") {
+				return true
+			}
+		}
+		return false
+	})
+	g.idle(t)
+	var user string
+	if err := g.app.db.QueryRow(context.Background(), `SELECT u.email FROM workspaces w JOIN users u ON u.id = w.user_id WHERE w.org_id = $1`, orgID).Scan(&user); err != nil || user != "ada@example.com" {
+		t.Fatalf("workspace user = %q, %v", user, err)
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM workspaces`); n != 1 {
+		t.Fatalf("%d workspaces, want 1", n)
+	}
+	if fake.Lookups() != 1 || len(fake.Comments()) != 1 {
+		t.Fatalf("lookups %d, comments %v", fake.Lookups(), fake.Comments())
+	}
+}
+
+func TestLinearTriggersAndNegatives(t *testing.T) {
+	t.Parallel()
+	g, fake, _ := linearGateway(t)
+	base, err := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-x", Identifier: "ENG-9", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		change func(p map[string]any)
+		launch bool
+	}{
+		{"assignment", func(p map[string]any) {}, true},
+		{"delegation", func(p map[string]any) {
+			d := p["data"].(map[string]any)
+			d["id"], d["assigneeId"], d["delegateId"] = "issue-d", nil, appUser
+			p["updatedFrom"] = map[string]any{"delegateId": nil}
+		}, true},
+		{"created already assigned", func(p map[string]any) {
+			p["action"] = "create"
+			p["data"].(map[string]any)["id"] = "issue-c"
+			delete(p, "updatedFrom")
+		}, true},
+		{"agent session", func(p map[string]any) {
+			issue := p["data"].(map[string]any)
+			issue["id"] = "issue-s"
+			for _, k := range []string{"data", "updatedFrom", "actor"} {
+				delete(p, k)
+			}
+			p["type"], p["action"], p["appUserId"] = "AgentSessionEvent", "created", appUser
+			p["agentSession"] = map[string]any{"id": "session-1", "issue": issue, "creator": map[string]any{"id": "actor-ada", "name": "Ada", "email": "ada@example.com"}}
+		}, true},
+		{"edit of an already assigned issue", func(p map[string]any) {
+			p["data"].(map[string]any)["id"] = "issue-e"
+			p["updatedFrom"] = map[string]any{"title": "old title"}
+		}, false},
+		{"assignment to someone else", func(p map[string]any) {
+			p["data"].(map[string]any)["id"] = "issue-o"
+			p["data"].(map[string]any)["assigneeId"] = "someone-else"
+		}, false},
+		{"app actor", func(p map[string]any) {
+			p["data"].(map[string]any)["id"] = "issue-a"
+			p["actor"] = map[string]any{"id": "app", "type": "user", "email": "86bdc758@oauthapp.linear.app", "name": "Bot"}
+		}, false},
+		{"integration actor", func(p map[string]any) {
+			p["data"].(map[string]any)["id"] = "issue-i"
+			p["actor"] = map[string]any{"id": "int", "type": "integration", "name": "Zapier"}
+		}, false},
+		{"session without creator", func(p map[string]any) {
+			issue := p["data"].(map[string]any)
+			issue["id"] = "issue-n"
+			delete(p, "data")
+			p["type"], p["action"] = "AgentSessionEvent", "created"
+			p["agentSession"] = map[string]any{"id": "session-2", "issue": issue}
+		}, false},
+		{"unconnected organization", func(p map[string]any) {
+			p["data"].(map[string]any)["id"] = "issue-u"
+			p["organizationId"] = "another-org"
+		}, false},
+	}
+	for _, tc := range cases {
+		if code := g.linear(t, edit(t, base, tc.change)); code != 200 {
+			t.Fatalf("%s: answered %d", tc.name, code)
+		}
+	}
+	stale := edit(t, base, func(p map[string]any) { p["webhookTimestamp"] = time.Now().Add(-2 * time.Minute).UnixMilli() })
+	if code := g.linear(t, stale); code != 401 {
+		t.Fatalf("stale delivery answered %d", code)
+	}
+	forged := linearHeaders("wrong", base)
+	if code, _ := post(t, g.url+"/webhooks/linear", forged, base); code != 401 {
+		t.Fatalf("bad signature answered %d", code)
+	}
+	g.waitFor(t, "the session thought", func() bool { return len(fake.Activities()) >= 2 })
+	g.idle(t)
+	launched := 0
+	for _, tc := range cases {
+		if tc.launch {
+			launched++
+		}
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM workspaces`); n != launched {
+		t.Fatalf("%d workspaces, want %d", n, launched)
+	}
+	acts := strings.Join(fake.Activities(), "\n")
+	if !strings.Contains(acts, "thought: Launching") || !strings.Contains(acts, "response: Replicas launched workspace") {
+		t.Fatalf("session activities = %s", acts)
+	}
+}
+
+func TestLinearUnknownEmailExplainsOnce(t *testing.T) {
+	t.Parallel()
+	g, fake, _ := linearGateway(t)
+	for i := 0; i < 2; i++ {
+		body, _ := linearAssign{Email: "nobody@example.com", ActorID: "actor-x", IssueID: "issue-z", Identifier: "ENG-5", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now().Add(time.Duration(i) * time.Second))
+		if code := g.linear(t, body); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	g.waitFor(t, "the explanation", func() bool { return len(fake.Comments()) >= 1 })
+	g.idle(t)
+	if c := fake.Comments(); len(c) != 1 || !strings.Contains(c[0], "nobody@example.com") {
+		t.Fatalf("comments = %v", c)
+	}
+}
