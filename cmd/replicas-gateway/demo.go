@@ -1,0 +1,249 @@
+// demo: a self-contained run on the embedded default. It starts the gateway
+// on a free port with a local stand-in for the GitHub and Linear APIs, seeds
+// a demo org, sends one signed GitHub mention and one signed Linear
+// assignment through the trigger command's code, waits for the workspaces
+// they launch (dry runs) and prints them. No network, no configuration.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/github"
+	"github.com/tryreplicas/gateway/integrations/github/githubtest"
+	"github.com/tryreplicas/gateway/integrations/launch"
+	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
+)
+
+func init() { extraCommands["demo"] = cmdDemo }
+
+func randomSecret() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func cmdDemo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "where the demo database lives (default: a new temporary directory)")
+	exit := fs.Bool("exit", false, "exit after printing the workspaces instead of serving until Ctrl-C")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *dataDir == "" {
+		dir, err := os.MkdirTemp("", "replicas-demo-")
+		if err != nil {
+			return err
+		}
+		*dataDir = dir
+	}
+	fakeGitHub, err := githubtest.New(4242)
+	if err != nil {
+		return err
+	}
+	defer fakeGitHub.Close()
+	const appUser, linOrg = "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e5f6", "87ebfd3a-bbcd-477a-9664-a9d2c849c2db"
+	fakeLinear := lineartest.New("Bearer lin_oauth_demo", appUser, linOrg)
+	defer fakeLinear.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String()
+	ghSecret, linSecret := randomSecret(), randomSecret()
+	env := map[string]string{
+		"REPLICAS_DATA_DIR": *dataDir, "REPLICAS_ADDR": ln.Addr().String(), "REPLICAS_PUBLIC_URL": base,
+		"GITHUB_WEBHOOK_SECRET": ghSecret, "GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY": string(fakeGitHub.PrivateKey),
+		"GITHUB_APP_SLUG": "tryreplicas", "GITHUB_API_URL": fakeGitHub.URL + "/",
+		"LINEAR_WEBHOOK_SECRET": linSecret, "LINEAR_API_URL": fakeLinear.URL,
+	}
+	cfg := LoadConfig(func(k string) string { return env[k] })
+	if err := cfg.Validate(); err != nil {
+		return errors.New(oneLine(err))
+	}
+	logFile, err := os.OpenFile(filepath.Join(*dataDir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log := newLogger(logFile)
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := migrate(ctx, db, log); err != nil {
+		return err
+	}
+	a, err := newApp(cfg, db, log, queue.Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	if err := a.queue.Start(serveCtx); err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- a.server.Serve(serveCtx, ln, 5*time.Second) }()
+	fmt.Fprintf(stdout, "Replicas gateway demo on %s (embedded SQLite in %s, log in gateway.log)\n\n", base, *dataDir)
+
+	token, orgID, err := seedDemo(ctx, a, linOrg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Seeded org %q: admin@example.com (admin, API token below), ada@example.com (member,\n"+
+		"GitHub @Codertocat linked), an org Claude API key, GitHub App installation 1, a Linear workspace\n"+
+		"(team ENG → acme/storefront).\n\n", "demo")
+
+	mention := githubMention{Login: "Codertocat", GitHubID: 21031067, Repo: "Codertocat/Hello-World", PR: 1,
+		Body: "@tryreplicas please make the failing test pass", CommentID: 492700400, InstallationID: 1}
+	body, err := mention.build()
+	if err != nil {
+		return err
+	}
+	status, answer, err := send(ctx, base+"/webhooks/github", githubHeaders(ghSecret, "issue_comment", body), body)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "→ GitHub: issue_comment by @Codertocat on Codertocat/Hello-World#1: %d %s\n", status, answer)
+	assign := linearAssign{Email: "ada@example.com", ActorID: "8f6a6b9c-3f2e-4d0a-9a64-1d2c3b4a5e6f", IssueID: "2f2b4399-3488-4a74-8c8a-1509f33ca5bf",
+		Identifier: "ENG-142", AppUserID: appUser, OrganizationID: linOrg}
+	body, err = assign.build(time.Now())
+	if err != nil {
+		return err
+	}
+	status, answer, err = send(ctx, base+"/webhooks/linear", linearHeaders(linSecret, body), body)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "→ Linear: ENG-142 assigned to Replicas by ada@example.com: %d %s\n\n", status, answer)
+
+	list, err := waitLaunched(ctx, a, orgID, 2)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "Workspaces launched:")
+	for _, w := range list {
+		chain := make([]string, len(w.Chain))
+		for i, c := range w.Chain {
+			chain[i] = c.Scope + "/" + c.Method
+		}
+		fmt.Fprintf(stdout, "  %s  %-8s from %-6s  %q\n      agent %s, chain [%s], repository %s@%s\n      dry-run launch request: %s\n",
+			w.ID, w.Status, w.Source.Kind, w.Task.Title, w.Agent, strings.Join(chain, " → "), w.Repository.FullName, w.Repository.Ref, w.LaunchFile)
+	}
+	waitAcks(ctx, fakeGitHub, fakeLinear)
+	fmt.Fprintln(stdout, "\nWhat the integrations said back:")
+	for _, c := range fakeGitHub.Calls() {
+		fmt.Fprintf(stdout, "  GitHub %s %s: %s\n", c.Kind, c.Path, c.Body)
+	}
+	for _, c := range fakeLinear.Comments() {
+		fmt.Fprintf(stdout, "  Linear comment: %s\n", c)
+	}
+	fmt.Fprintf(stdout, "\nTry the API:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/workspaces\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/deliveries\n",
+		token, base, orgID, token, base, orgID)
+	if *exit {
+		stopServing()
+	} else {
+		fmt.Fprintln(stdout, "\nServing until Ctrl-C.")
+	}
+	err = <-served
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_ = a.queue.Stop(stopCtx)
+	return err
+}
+
+func seedDemo(ctx context.Context, a *app, linearOrg string) (token, orgID string, err error) {
+	org, admin, token, err := a.identity.Bootstrap(ctx, a.db, "demo", "admin@example.com", "Demo Admin")
+	if err != nil {
+		return "", "", fmt.Errorf("seed: %w", err)
+	}
+	ada, err := a.identity.EnsureUser(ctx, a.db, "ada@example.com", "Ada")
+	if err != nil {
+		return "", "", err
+	}
+	if err := a.identity.AddMember(ctx, a.db, org.ID, ada.ID, identity.RoleMember); err != nil {
+		return "", "", err
+	}
+	if _, err := a.identity.LinkGitHub(ctx, a.db, identity.LinkRequest{UserID: ada.ID, GitHubID: 21031067, Login: "Codertocat", Via: identity.LinkedViaAdmin, ActorID: admin.ID, OrgID: org.ID}); err != nil {
+		return "", "", err
+	}
+	if _, err := a.creds.Put(ctx, a.db, credstore.Owner{Scope: credstore.ScopeOrg, ID: org.ID}, "claude", "api_key",
+		credstore.Secret{APIKey: "sk-ant-api03-demo-" + randomSecret()}, credstore.Change{ActorID: admin.ID, OrgID: org.ID}); err != nil {
+		return "", "", err
+	}
+	if err := a.github.Store().Upsert(ctx, a.db, github.Installation{ID: 1, AccountLogin: "Codertocat", AccountID: 21031067, AccountType: "Organization", Status: "active"}); err != nil {
+		return "", "", err
+	}
+	if err := a.github.Store().Bind(ctx, a.db, 1, org.ID); err != nil {
+		return "", "", err
+	}
+	if _, err := a.linear.ConnectToken(ctx, org.ID, "", "lin_oauth_demo", "", admin.ID); err != nil {
+		return "", "", err
+	}
+	if err := a.linear.Store().SetTeamRepository(ctx, a.db, org.ID, "ENG", "acme/storefront"); err != nil {
+		return "", "", err
+	}
+	return token, org.ID, nil
+}
+
+// waitLaunched polls the org's workspaces until n are launched (or failed).
+func waitLaunched(ctx context.Context, a *app, orgID string, n int) ([]launch.Workspace, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := a.launch.Store().List(ctx, a.db, orgID, "", 10)
+		if err != nil {
+			return nil, err
+		}
+		done := 0
+		for _, w := range list {
+			if w.Status == launch.StatusLaunched || w.Status == launch.StatusFailed {
+				done++
+			}
+		}
+		if done >= n {
+			return list, nil
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(list)
+			return nil, fmt.Errorf("demo: workspaces not launched after 30 s: %s", b)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitAcks gives the reaction and reply jobs a moment to reach the stand-ins.
+func waitAcks(ctx context.Context, g *githubtest.Server, l *lineartest.Server) {
+	deadline := time.After(5 * time.Second)
+	for len(g.Calls()) < 2 || len(l.Comments()) < 1 {
+		select {
+		case <-g.Changed():
+		case <-l.Changed():
+		case <-deadline:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
