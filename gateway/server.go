@@ -44,6 +44,9 @@ type Deps struct {
 	// GitHub lists App installations; Linear manages Linear connections.
 	GitHub GitHubInstallations
 	Linear LinearConnections
+	// Runtime and Rechainer serve running workspaces their credentials.
+	Runtime   CredentialRuntime
+	Rechainer Rechainer
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -96,7 +99,11 @@ func (s *Server) routes() {
 	}
 	s.integrationRoutes(user)
 	if s.Workspaces != nil {
-		s.workspaceRoutes(user, api.Group("/workspace", s.h(s.authenticateWorkspace)))
+		ws := api.Group("/workspace", s.h(s.authenticateWorkspace))
+		s.workspaceRoutes(user, ws)
+		if s.Runtime != nil {
+			s.runtimeRoutes(ws)
+		}
 	}
 }
 

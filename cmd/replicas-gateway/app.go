@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
 	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -62,6 +63,7 @@ type app struct {
 	identity *identity.Store
 	keys     *credstore.Keyring
 	creds    *credstore.Store
+	runtime  *credstore.Runtime
 	launch   *launch.Service
 	intake   *intake.Service
 	github   *github.App
@@ -174,6 +176,10 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	}
 	a.keys = keys
 	a.creds = credstore.NewStore(keys, a.identity)
+	a.runtime = credstore.NewRuntime(db, a.creds, map[string]oauthrefresh.Endpoint{
+		"claude": {URL: cfg.Agents.ClaudeTokenURL, ClientID: cfg.Agents.ClaudeClientID, Form: cfg.Agents.FormEncoded},
+		"codex":  {URL: cfg.Agents.CodexTokenURL, ClientID: cfg.Agents.CodexClientID, Form: cfg.Agents.FormEncoded},
+	}, log)
 	q, err := queue.New(db, log, queueOpts)
 	if err != nil {
 		return nil, err
@@ -196,6 +202,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
 		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
+		Runtime: a.runtime, Rechainer: a.launch,
 	})
 	return a, nil
 }

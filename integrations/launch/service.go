@@ -11,6 +11,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
@@ -221,4 +222,27 @@ func (s *Service) finish(ctx context.Context, job *river.Job[LaunchArgs], id str
 		}
 		return queue.CompleteTx(ctx, tx, job)
 	})
+}
+
+// Rechain re-resolves a workspace's chain from scratch (wake from
+// hibernation: credentials added, replaced, rotated or removed since count)
+// and stores it.
+func (s *Service) Rechain(ctx context.Context, id string) (Workspace, error) {
+	var w Workspace
+	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		var err error
+		if w, err = s.store.Get(ctx, tx, id); err != nil {
+			return err
+		}
+		agent, chain, err := s.resolver.ResolveChain(ctx, tx, w.OrgID, w.UserID, w.Agent)
+		if err != nil && !errors.Is(err, errs.ErrUnprocessable) {
+			return err
+		}
+		if err != nil { // nothing configured any more: an empty chain answers exhausted
+			agent, chain = w.Agent, []ChainEntry{}
+		}
+		w.Agent, w.Chain = agent, chain
+		return s.store.setChain(ctx, tx, id, agent, chain)
+	})
+	return w, err
 }

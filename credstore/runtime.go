@@ -1,0 +1,249 @@
+// The workspace credential runtime (SPEC 2.3): the first usable credential
+// of a workspace's chain with the agent's real environment, refreshed when
+// within 5 minutes of expiry; force-rotation on rejection; fallback only when
+// the refresh itself is rejected; the exhausted answer.
+package credstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+)
+
+// RefreshMargin: tokens closer than this to expiry are refreshed first.
+const RefreshMargin = 5 * time.Minute
+
+// ErrRefreshUnavailable: the token endpoint is down or the outcome unknown;
+// the workspace should retry, the credential stays usable.
+var ErrRefreshUnavailable = errs.New(errs.ErrUnavailable, "refresh_unavailable", "the token endpoint is unavailable; retry shortly")
+
+// ExhaustedError is the answer when a chain has nothing usable left.
+func ExhaustedError(agent string) error {
+	return errs.New(errs.ErrConflict, "auth_exhausted", "Couldn't authenticate with %s after multiple attempts", DisplayName(agent))
+}
+
+// Issued is what a workspace gets: one credential and its variables.
+type Issued struct {
+	CredentialID string            `json:"credential_id"`
+	Version      int64             `json:"version"`
+	Scope        string            `json:"scope"`
+	Agent        string            `json:"agent"`
+	Method       string            `json:"method"`
+	ExpiresAt    *time.Time        `json:"expires_at"`
+	Env          map[string]string `json:"env"`
+	Files        map[string]string `json:"files,omitempty"`
+}
+
+// Runtime hands credentials to running workspaces.
+type Runtime struct {
+	db         *sqldb.DB
+	store      *Store
+	endpoints  map[string]oauthrefresh.Endpoint // by agent
+	flight     singleflight.Group
+	localLocks sync.Map // credential id → *sync.Mutex (SQLite: one process)
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// NewRuntime builds the runtime with the agents' token endpoints.
+func NewRuntime(db *sqldb.DB, store *Store, endpoints map[string]oauthrefresh.Endpoint, log *slog.Logger) *Runtime {
+	return &Runtime{db: db, store: store, endpoints: endpoints, log: log, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Current returns the first usable credential of chain (credential ids in
+// order), refreshing an OAuth token that is about to expire.
+func (r *Runtime) Current(ctx context.Context, agent string, chain []string) (Issued, error) {
+	for _, id := range chain {
+		c, sec, err := r.store.Open(ctx, r.db, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // removed while the workspace ran
+		}
+		if err != nil {
+			return Issued{}, err
+		}
+		if c.Status != StatusActive || c.Agent != agent {
+			continue
+		}
+		if c.Method == "oauth" && r.now().Add(RefreshMargin).After(sec.ExpiresAt) {
+			c, sec, err = r.refresh(ctx, c, false)
+			if oauthrefresh.IsRejected(err) {
+				continue // marked unusable; fall back
+			}
+			if err != nil {
+				return Issued{}, err
+			}
+		}
+		return issue(c, sec), nil
+	}
+	return Issued{}, ExhaustedError(agent)
+}
+
+// Rejected handles a workspace's report that credential id at version was
+// refused by the provider, and returns what to use now.
+func (r *Runtime) Rejected(ctx context.Context, agent string, chain []string, id string, version int64) (Issued, error) {
+	inChain := false
+	for _, c := range chain {
+		inChain = inChain || c == id
+	}
+	if !inChain {
+		return Issued{}, errs.New(errs.ErrNotFound, "not_found", "credential %s is not in this workspace's chain", id)
+	}
+	c, sec, err := r.store.Open(ctx, r.db, id)
+	if errors.Is(err, ErrNotFound) {
+		return r.Current(ctx, agent, chain)
+	}
+	if err != nil {
+		return Issued{}, err
+	}
+	switch {
+	case c.Status != StatusActive:
+		// Already marked unusable by another workspace: fall back.
+	case c.Version > version:
+		return issue(c, sec), nil // someone rotated it since: use that
+	case c.Method == "oauth":
+		c, sec, err = r.refresh(ctx, c, true)
+		if err == nil {
+			return issue(c, sec), nil
+		}
+		if !oauthrefresh.IsRejected(err) {
+			return Issued{}, err
+		}
+	default:
+		if err := r.store.MarkUnusable(ctx, r.db, id, "rejected by the provider", Change{ActorID: "system"}); err != nil {
+			return Issued{}, err
+		}
+	}
+	return r.Current(ctx, agent, chain)
+}
+
+// refresh rotates an OAuth credential, one refresh per credential at a time
+// across goroutines (single-flight) and processes (a PostgreSQL advisory lock
+// held across the token request), re-checking after taking the lock so that
+// waiters use the token the winner obtained.
+func (r *Runtime) refresh(ctx context.Context, seen Credential, force bool) (Credential, Secret, error) {
+	key := fmt.Sprintf("%s@%d", seen.ID, seen.Version)
+	v, err, _ := r.flight.Do(key, func() (any, error) {
+		unlock, err := r.lock(ctx, seen.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		c, sec, err := r.store.Open(ctx, r.db, seen.ID)
+		if err != nil {
+			return nil, err
+		}
+		if c.Status != StatusActive {
+			return nil, &oauthrefresh.RejectedError{Code: "credential unusable"}
+		}
+		fresh := r.now().Add(RefreshMargin).Before(sec.ExpiresAt)
+		if c.Version > seen.Version || (!force && fresh) {
+			return opened{c, sec}, nil // another request (or process) refreshed it meanwhile
+		}
+		ep, ok := r.endpoints[c.Agent]
+		if !ok {
+			return nil, fmt.Errorf("no token endpoint for %s", c.Agent)
+		}
+		tok, err := ep.Refresh(ctx, sec.RefreshToken)
+		if oauthrefresh.IsRejected(err) {
+			r.log.Warn("oauth refresh rejected; credential marked unusable", "credential_id", c.ID, "agent", c.Agent, "scope", c.Scope)
+			if merr := r.store.MarkUnusable(ctx, r.db, c.ID, "OAuth refresh rejected by the provider: reconnect it", Change{ActorID: "system"}); merr != nil {
+				return nil, merr
+			}
+			return nil, err
+		}
+		if err != nil {
+			r.log.Warn("oauth refresh failed; credential kept", "credential_id", c.ID, "err", err)
+			return nil, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
+		}
+		sec.AccessToken, sec.RefreshToken, sec.ExpiresAt = tok.AccessToken, tok.RefreshToken, tok.Expiry
+		if id, _ := tok.Extra("id_token").(string); id != "" {
+			sec.IDToken = id
+		}
+		if sec.ExpiresAt.IsZero() {
+			sec.ExpiresAt = r.now().Add(time.Hour)
+		}
+		c, err = r.store.UpdateSecret(ctx, r.db, c.ID, c.Version, sec)
+		if err != nil {
+			return nil, fmt.Errorf("store refreshed token: %w", err)
+		}
+		return opened{c, sec}, nil
+	})
+	if err != nil {
+		return Credential{}, Secret{}, err
+	}
+	o := v.(opened)
+	return o.c, o.sec, nil
+}
+
+type opened struct {
+	c   Credential
+	sec Secret
+}
+
+// lock serializes refreshes of one credential: a session advisory lock on a
+// dedicated PostgreSQL connection, or a mutex on SQLite (one process).
+func (r *Runtime) lock(ctx context.Context, id string) (func(), error) {
+	if r.db.Dialect() != sqldb.Postgres {
+		m, _ := r.localLocks.LoadOrStore(id, &sync.Mutex{})
+		mu := m.(*sync.Mutex)
+		mu.Lock()
+		return mu.Unlock, nil
+	}
+	conn, err := r.db.Pool().Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("refresh lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "credential:"+id); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("refresh lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, "credential:"+id)
+		conn.Release()
+	}, nil
+}
+
+// issue builds the answer: the agent's variables for exactly one credential.
+func issue(c Credential, s Secret) Issued {
+	out := Issued{CredentialID: c.ID, Version: c.Version, Scope: c.Scope, Agent: c.Agent, Method: c.Method, ExpiresAt: c.ExpiresAt, Env: map[string]string{}}
+	switch c.Agent + "/" + c.Method {
+	case "claude/oauth":
+		out.Env["CLAUDE_CODE_OAUTH_TOKEN"] = s.AccessToken
+	case "claude/api_key":
+		out.Env["ANTHROPIC_API_KEY"] = s.APIKey
+	case "claude/bedrock":
+		out.Env["CLAUDE_CODE_USE_BEDROCK"] = "1"
+		out.Env["AWS_ACCESS_KEY_ID"] = s.AccessKeyID
+		out.Env["AWS_SECRET_ACCESS_KEY"] = s.SecretAccessKey
+		out.Env["AWS_REGION"] = s.Region
+		if s.SessionToken != "" {
+			out.Env["AWS_SESSION_TOKEN"] = s.SessionToken
+		}
+	case "codex/api_key":
+		out.Env["OPENAI_API_KEY"] = s.APIKey
+		out.Env["CODEX_API_KEY"] = s.APIKey
+		out.Files = map[string]string{".codex/auth.json": codexAuth(map[string]any{"auth_mode": "apikey", "OPENAI_API_KEY": s.APIKey, "tokens": nil, "last_refresh": nil})}
+	case "codex/oauth":
+		out.Files = map[string]string{".codex/auth.json": codexAuth(map[string]any{
+			"auth_mode": "chatgpt", "OPENAI_API_KEY": nil,
+			"tokens":       map[string]string{"id_token": s.IDToken, "access_token": s.AccessToken, "refresh_token": s.RefreshToken, "account_id": s.AccountID},
+			"last_refresh": c.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		})}
+	}
+	return out
+}
+
+func codexAuth(v map[string]any) string {
+	b, _ := json.MarshalIndent(v, "", "  ") // maps of strings always encode
+	return string(b)
+}

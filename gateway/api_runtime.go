@@ -1,0 +1,83 @@
+// The workspace runtime API (SPEC 3.3), authenticated by the workspace token:
+// the current credential, rejection (force-rotate or fall back), and wake
+// (re-resolve the chain).
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+// CredentialRuntime hands out credentials to workspaces (credstore.Runtime).
+type CredentialRuntime interface {
+	Current(ctx context.Context, agent string, chain []string) (credstore.Issued, error)
+	Rejected(ctx context.Context, agent string, chain []string, id string, version int64) (credstore.Issued, error)
+}
+
+// Rechainer re-resolves a workspace's chain (launch.Service).
+type Rechainer interface {
+	Rechain(ctx context.Context, id string) (launch.Workspace, error)
+}
+
+func (s *Server) runtimeRoutes(ws *gin.RouterGroup) {
+	ws.GET("/credential", s.h(s.currentCredential))
+	ws.POST("/credential/rejected", s.h(s.rejectedCredential))
+	ws.POST("/wake", s.h(s.wake))
+}
+
+func chainIDs(w launch.Workspace) []string {
+	ids := make([]string, len(w.Chain))
+	for i, c := range w.Chain {
+		ids[i] = c.CredentialID
+	}
+	return ids
+}
+
+func (s *Server) currentCredential(c *gin.Context) error {
+	w := workspaceCaller(c)
+	out, err := s.Runtime.Current(c.Request.Context(), w.Agent, chainIDs(w))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+type rejectedRequest struct {
+	CredentialID string `json:"credential_id" binding:"required"`
+	Version      int64  `json:"version"`
+}
+
+func (s *Server) rejectedCredential(c *gin.Context) error {
+	w := workspaceCaller(c)
+	var req rejectedRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	logger(c).Info("credential rejected by the provider", "credential_id", req.CredentialID, "version", req.Version)
+	out, err := s.Runtime.Rejected(c.Request.Context(), w.Agent, chainIDs(w), req.CredentialID, req.Version)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) wake(c *gin.Context) error {
+	ctx := c.Request.Context()
+	w, err := s.Rechainer.Rechain(ctx, workspaceCaller(c).ID)
+	if err != nil {
+		return err
+	}
+	out, err := s.Runtime.Current(ctx, w.Agent, chainIDs(w))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
