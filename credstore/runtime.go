@@ -44,6 +44,14 @@ type Issued struct {
 	Files        map[string]string `json:"files,omitempty"`
 }
 
+// Chain is a workspace's resolved chain: its org (for the audit log), its
+// agent and the credential ids in order.
+type Chain struct {
+	OrgID string
+	Agent string
+	IDs   []string
+}
+
 // Runtime hands credentials to running workspaces.
 type Runtime struct {
 	db         *sqldb.DB
@@ -62,8 +70,8 @@ func NewRuntime(db *sqldb.DB, store *Store, endpoints map[string]oauthrefresh.En
 
 // Current returns the first usable credential of chain (credential ids in
 // order), refreshing an OAuth token that is about to expire.
-func (r *Runtime) Current(ctx context.Context, agent string, chain []string) (Issued, error) {
-	for _, id := range chain {
+func (r *Runtime) Current(ctx context.Context, ch Chain) (Issued, error) {
+	for _, id := range ch.IDs {
 		c, sec, err := r.store.Open(ctx, r.db, id)
 		if errors.Is(err, ErrNotFound) {
 			continue // removed while the workspace ran
@@ -71,11 +79,11 @@ func (r *Runtime) Current(ctx context.Context, agent string, chain []string) (Is
 		if err != nil {
 			return Issued{}, err
 		}
-		if c.Status != StatusActive || c.Agent != agent {
+		if c.Status != StatusActive || c.Agent != ch.Agent {
 			continue
 		}
 		if c.Method == "oauth" && r.now().Add(RefreshMargin).After(sec.ExpiresAt) {
-			c, sec, err = r.refresh(ctx, c, false)
+			c, sec, err = r.refresh(ctx, ch, c, false)
 			if oauthrefresh.IsRejected(err) {
 				continue // marked unusable; fall back
 			}
@@ -85,14 +93,14 @@ func (r *Runtime) Current(ctx context.Context, agent string, chain []string) (Is
 		}
 		return issue(c, sec), nil
 	}
-	return Issued{}, ExhaustedError(agent)
+	return Issued{}, ExhaustedError(ch.Agent)
 }
 
 // Rejected handles a workspace's report that credential id at version was
 // refused by the provider, and returns what to use now.
-func (r *Runtime) Rejected(ctx context.Context, agent string, chain []string, id string, version int64) (Issued, error) {
+func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int64) (Issued, error) {
 	inChain := false
-	for _, c := range chain {
+	for _, c := range ch.IDs {
 		inChain = inChain || c == id
 	}
 	if !inChain {
@@ -100,7 +108,7 @@ func (r *Runtime) Rejected(ctx context.Context, agent string, chain []string, id
 	}
 	c, sec, err := r.store.Open(ctx, r.db, id)
 	if errors.Is(err, ErrNotFound) {
-		return r.Current(ctx, agent, chain)
+		return r.Current(ctx, ch)
 	}
 	if err != nil {
 		return Issued{}, err
@@ -111,7 +119,7 @@ func (r *Runtime) Rejected(ctx context.Context, agent string, chain []string, id
 	case c.Version > version:
 		return issue(c, sec), nil // someone rotated it since: use that
 	case c.Method == "oauth":
-		c, sec, err = r.refresh(ctx, c, true)
+		c, sec, err = r.refresh(ctx, ch, c, true)
 		if err == nil {
 			return issue(c, sec), nil
 		}
@@ -119,18 +127,18 @@ func (r *Runtime) Rejected(ctx context.Context, agent string, chain []string, id
 			return Issued{}, err
 		}
 	default:
-		if err := r.store.MarkUnusable(ctx, r.db, id, "rejected by the provider", Change{ActorID: "system"}); err != nil {
+		if err := r.store.MarkUnusable(ctx, r.db, id, "rejected by the provider: replace it", Change{ActorID: "system", OrgID: ch.OrgID}); err != nil {
 			return Issued{}, err
 		}
 	}
-	return r.Current(ctx, agent, chain)
+	return r.Current(ctx, ch)
 }
 
 // refresh rotates an OAuth credential, one refresh per credential at a time
 // across goroutines (single-flight) and processes (a PostgreSQL advisory lock
 // held across the token request), re-checking after taking the lock so that
 // waiters use the token the winner obtained.
-func (r *Runtime) refresh(ctx context.Context, seen Credential, force bool) (Credential, Secret, error) {
+func (r *Runtime) refresh(ctx context.Context, ch Chain, seen Credential, force bool) (Credential, Secret, error) {
 	key := fmt.Sprintf("%s@%d", seen.ID, seen.Version)
 	v, err, _ := r.flight.Do(key, func() (any, error) {
 		unlock, err := r.lock(ctx, seen.ID)
@@ -156,7 +164,7 @@ func (r *Runtime) refresh(ctx context.Context, seen Credential, force bool) (Cre
 		tok, err := ep.Refresh(ctx, sec.RefreshToken)
 		if oauthrefresh.IsRejected(err) {
 			r.log.Warn("oauth refresh rejected; credential marked unusable", "credential_id", c.ID, "agent", c.Agent, "scope", c.Scope)
-			if merr := r.store.MarkUnusable(ctx, r.db, c.ID, "OAuth refresh rejected by the provider: reconnect it", Change{ActorID: "system"}); merr != nil {
+			if merr := r.store.MarkUnusable(ctx, r.db, c.ID, "OAuth refresh rejected by the provider: reconnect it", Change{ActorID: "system", OrgID: ch.OrgID}); merr != nil {
 				return nil, merr
 			}
 			return nil, err

@@ -15,8 +15,8 @@ import (
 
 // CredentialRuntime hands out credentials to workspaces (credstore.Runtime).
 type CredentialRuntime interface {
-	Current(ctx context.Context, agent string, chain []string) (credstore.Issued, error)
-	Rejected(ctx context.Context, agent string, chain []string, id string, version int64) (credstore.Issued, error)
+	Current(ctx context.Context, ch credstore.Chain) (credstore.Issued, error)
+	Rejected(ctx context.Context, ch credstore.Chain, id string, version int64) (credstore.Issued, error)
 }
 
 // Rechainer re-resolves a workspace's chain (launch.Service).
@@ -30,17 +30,17 @@ func (s *Server) runtimeRoutes(ws *gin.RouterGroup) {
 	ws.POST("/wake", s.h(s.wake))
 }
 
-func chainIDs(w launch.Workspace) []string {
+func chainOf(w launch.Workspace) credstore.Chain {
 	ids := make([]string, len(w.Chain))
 	for i, c := range w.Chain {
 		ids[i] = c.CredentialID
 	}
-	return ids
+	return credstore.Chain{OrgID: w.OrgID, Agent: w.Agent, IDs: ids}
 }
 
 func (s *Server) currentCredential(c *gin.Context) error {
 	w := workspaceCaller(c)
-	out, err := s.Runtime.Current(c.Request.Context(), w.Agent, chainIDs(w))
+	out, err := s.Runtime.Current(c.Request.Context(), chainOf(w))
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,7 @@ func (s *Server) rejectedCredential(c *gin.Context) error {
 		return err
 	}
 	logger(c).Info("credential rejected by the provider", "credential_id", req.CredentialID, "version", req.Version)
-	out, err := s.Runtime.Rejected(c.Request.Context(), w.Agent, chainIDs(w), req.CredentialID, req.Version)
+	out, err := s.Runtime.Rejected(c.Request.Context(), chainOf(w), req.CredentialID, req.Version)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (s *Server) wake(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.Runtime.Current(ctx, w.Agent, chainIDs(w))
+	out, err := s.Runtime.Current(ctx, chainOf(w))
 	if err != nil {
 		return err
 	}
