@@ -242,4 +242,3 @@ func countRows(t *testing.T, db *sqldb.DB, q string) int {
 	}
 	return n
 }
-
