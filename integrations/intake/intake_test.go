@@ -123,10 +123,11 @@ func (e *env) waitState(t *testing.T, id, want string) intake.Record {
 	}
 }
 
-// due makes backed-off retries runnable now instead of in River's backoff.
+// due makes backed-off retries runnable now, as River's scheduler does when
+// their backoff ends.
 func (e *env) due(t *testing.T) {
 	t.Helper()
-	if _, err := e.db.Exec(context.Background(), `UPDATE river_job SET scheduled_at = $1 WHERE state = 'retryable'`, time.Now().UTC().Add(-time.Second)); err != nil {
+	if _, err := e.db.Exec(context.Background(), `UPDATE river_job SET state = 'available', scheduled_at = $1 WHERE state = 'retryable'`, time.Now().UTC().Add(-time.Second)); err != nil {
 		t.Fatal(err)
 	}
 }
