@@ -105,7 +105,7 @@ func TestRefreshStormAcrossInstances(t *testing.T) {
 	}
 }
 
-func reopen(t *testing.T, db *sqldb.DB) *sqldb.DB {
+func reopen(t testing.TB, db *sqldb.DB) *sqldb.DB {
 	t.Helper()
 	cfg := db.Pool().Config()
 	schema := cfg.ConnConfig.RuntimeParams["search_path"]
