@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,7 +13,8 @@ import (
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"demo", "--exit", "--data-dir", t.TempDir()}, env(nil), &out, &errOut); err != nil {
+	dir := t.TempDir()
+	if err := run(context.Background(), []string{"demo", "--exit", "--data-dir", dir}, env(nil), &out, &errOut); err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errOut.String())
 	}
 	text := out.String()
@@ -22,5 +25,19 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Count(text, "  launched ") != 2 {
 		t.Errorf("want two launched workspaces:\n%s", text)
+	}
+	// The log has a line per request with its id, and no secret at all.
+	log, err := os.ReadFile(filepath.Join(dir, "gateway.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"request_id"`) || !strings.Contains(string(log), `"route":"/webhooks/:source"`) {
+		t.Errorf("log lacks request lines:\n%s", log)
+	}
+	key, _ := os.ReadFile(filepath.Join(dir, "encryption.key"))
+	for _, secret := range []string{"sk-ant-", "rpl_", "rpw_", "lin_oauth_demo", "ghs_fake", "PRIVATE KEY", strings.TrimSpace(string(key))} {
+		if strings.Contains(string(log), secret) {
+			t.Errorf("the log contains a secret (%q)", secret[:4])
+		}
 	}
 }
