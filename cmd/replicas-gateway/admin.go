@@ -44,20 +44,12 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintln(stderr, "admin bootstrap: --org and --email are required")
 		return errUsage
 	}
-	db, err := openDB(ctx, cfg)
+	a, err := openApp(ctx, cfg, newLogger(io.Discard), queueInsertOnly)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	log := newLogger(io.Discard)
-	if _, err := migrate(ctx, db, log); err != nil {
-		return err
-	}
-	a, err := newApp(cfg, db, log, queueInsertOnly)
-	if err != nil {
-		return err
-	}
-	org, user, token, err := a.identity.Bootstrap(ctx, db, *slug, *email, *name)
+	defer a.Close()
+	org, user, token, err := a.identity.Bootstrap(ctx, a.db, *slug, *email, *name)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}

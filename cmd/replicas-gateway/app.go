@@ -53,6 +53,28 @@ func migrate(ctx context.Context, db *sqldb.DB, log *slog.Logger) (int, error) {
 	return n, nil
 }
 
+// openApp opens the configured database, migrates it and wires the gateway
+// on it; Close releases the database.
+func openApp(ctx context.Context, cfg Config, log *slog.Logger, queueOpts queue.Options) (*app, error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrate(ctx, db, log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a, err := newApp(cfg, db, log, queueOpts)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases the database.
+func (a *app) Close() { a.db.Close() }
+
 // app is everything a running gateway holds.
 type app struct {
 	cfg      Config

@@ -83,18 +83,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	defer logFile.Close()
 	log := newLogger(logFile)
-	db, err := openDB(ctx, cfg)
+	a, err := openApp(ctx, cfg, log, queue.Options{PollInterval: 50 * time.Millisecond})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := migrate(ctx, db, log); err != nil {
-		return err
-	}
-	a, err := newApp(cfg, db, log, queue.Options{PollInterval: 50 * time.Millisecond})
-	if err != nil {
-		return err
-	}
+	defer a.Close()
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	if err := a.queue.Start(serveCtx); err != nil {

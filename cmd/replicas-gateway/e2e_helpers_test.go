@@ -65,15 +65,7 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := openDB(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := sqldbtest.Logger()
-	if _, err := migrate(ctx, db, log); err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(cfg, db, log, queue.Options{PollInterval: 20 * time.Millisecond})
+	a, err := openApp(ctx, cfg, sqldbtest.Logger(), queue.Options{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +81,7 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 		stop, c := context.WithTimeout(context.Background(), 10*time.Second)
 		defer c()
 		_ = a.queue.Stop(stop)
-		db.Close()
+		a.Close()
 	})
 	return &gw{app: a, url: srv.URL, github: fake, events: events}
 }

@@ -40,20 +40,12 @@ func cmdRotateKey(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	a, err := openApp(ctx, cfg, newLogger(stderr), queueInsertOnly)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	log := newLogger(stderr)
-	if _, err := migrate(ctx, db, log); err != nil {
-		return err
-	}
-	a, err := newApp(cfg, db, log, queueInsertOnly)
-	if err != nil {
-		return err
-	}
-	return db.InTx(ctx, func(tx sqldb.Tx) error {
+	defer a.Close()
+	return a.db.InTx(ctx, func(tx sqldb.Tx) error {
 		for _, r := range a.resealers() {
 			n, err := r.reseal(ctx, tx)
 			if err != nil {

@@ -46,22 +46,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // serve runs migrations, the job queue and the HTTP server on ln until ctx ends.
 func serve(ctx context.Context, cfg Config, ln net.Listener, l *slog.Logger) error {
-	db, err := openDB(ctx, cfg)
+	a, err := openApp(ctx, cfg, l, queue.Options{})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := migrate(ctx, db, l); err != nil {
-		return err
-	}
-	a, err := newApp(cfg, db, l, queue.Options{})
-	if err != nil {
-		return err
-	}
+	defer a.Close()
 	if err := a.queue.Start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}
-	l.Info("gateway listening", "addr", ln.Addr().String(), "database", string(db.Dialect()))
+	l.Info("gateway listening", "addr", ln.Addr().String(), "database", string(a.db.Dialect()))
 	serveErr := a.server.Serve(ctx, ln, 25*time.Second)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 25*time.Second)
 	defer cancel()

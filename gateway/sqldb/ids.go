@@ -3,10 +3,13 @@
 package sqldb
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"time"
 )
 
 // NewID returns prefix + "_" + 20 random hex characters, e.g. "org_3f9a…".
@@ -28,4 +31,19 @@ func NewToken(prefix string) string {
 func HashToken(token string) []byte {
 	h := sha256.Sum256([]byte(token))
 	return h[:]
+}
+
+// ClaimWindow records key in table (columns explanation_key, created_at) and
+// reports whether the caller may act: true when the key is new or its last
+// claim is older than window. Used to say something at most once per window
+// (e.g. one explanation per user, pull request and hour). table is a constant
+// chosen by the caller, never user input.
+func ClaimWindow(ctx context.Context, q Querier, table, key string, now time.Time, window time.Duration) (bool, error) {
+	n, err := q.Exec(ctx, `INSERT INTO `+table+` (explanation_key, created_at) VALUES ($1, $2)
+		ON CONFLICT (explanation_key) DO UPDATE SET created_at = excluded.created_at WHERE `+table+`.created_at <= $3`,
+		key, now, now.Add(-window))
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", table, err)
+	}
+	return n == 1, nil
 }

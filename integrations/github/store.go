@@ -103,12 +103,5 @@ func (s *Store) Bind(ctx context.Context, q sqldb.Querier, installationID int64,
 // claimExplanation records that an explanation for key is being posted; false
 // means one was already posted within the last hour.
 func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
-	now := s.now()
-	n, err := q.Exec(ctx, `INSERT INTO github_explanations (explanation_key, created_at) VALUES ($1, $2)
-		ON CONFLICT (explanation_key) DO UPDATE SET created_at = excluded.created_at WHERE github_explanations.created_at <= $3`,
-		key, now, now.Add(-time.Hour))
-	if err != nil {
-		return false, fmt.Errorf("claim explanation: %w", err)
-	}
-	return n == 1, nil
+	return sqldb.ClaimWindow(ctx, q, "github_explanations", key, s.now(), time.Hour)
 }

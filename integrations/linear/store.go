@@ -162,12 +162,5 @@ func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (in
 
 // claimExplanation: false when one was posted for key within the hour.
 func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
-	now := s.now()
-	n, err := q.Exec(ctx, `INSERT INTO linear_explanations (explanation_key, created_at) VALUES ($1, $2)
-		ON CONFLICT (explanation_key) DO UPDATE SET created_at = excluded.created_at WHERE linear_explanations.created_at <= $3`,
-		key, now, now.Add(-time.Hour))
-	if err != nil {
-		return false, fmt.Errorf("linear: claim explanation: %w", err)
-	}
-	return n == 1, nil
+	return sqldb.ClaimWindow(ctx, q, "linear_explanations", key, s.now(), time.Hour)
 }
