@@ -7,6 +7,7 @@ package credstore
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 
 // Keyring holds the current key and the previous ones.
 type Keyring struct {
+	raw     []byte // the current key, only for DeriveKey
 	current string
 	aeads   map[string]cipher.AEAD
 }
@@ -51,7 +53,7 @@ func NewKeyring(current []byte, previous ...[]byte) (*Keyring, error) {
 		}
 		id := KeyID(key)
 		if i == 0 {
-			k.current = id
+			k.current, k.raw = id, key
 		}
 		if _, dup := k.aeads[id]; !dup {
 			k.aeads[id] = aead
@@ -67,6 +69,14 @@ func DecodeKey(b64 string) ([]byte, error) {
 		return nil, errors.New("credstore: an encryption key must be base64 of exactly 32 bytes")
 	}
 	return key, nil
+}
+
+// DeriveKey returns a 32-byte key for purpose (HMAC of the purpose with the
+// current key), e.g. to sign OAuth states, without exposing the key itself.
+func (k *Keyring) DeriveKey(purpose string) []byte {
+	mac := hmac.New(sha256.New, k.raw)
+	mac.Write([]byte("replicas:" + purpose))
+	return mac.Sum(nil)
 }
 
 // CurrentKeyID is the id new ciphertexts carry.

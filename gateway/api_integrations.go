@@ -48,7 +48,23 @@ func (s *Server) listIntegrations(c *gin.Context) error {
 		if err != nil {
 			return err
 		}
-		out["github"] = gin.H{"installations": nonNil(inst)}
+		report, err := github.LastReport(ctx, s.DB, p.OrgID)
+		var last any
+		switch {
+		case err == nil:
+			last = report
+		case !errors.Is(err, sqldb.ErrNoRows):
+			return err
+		}
+		var pending []int64
+		rows, err := s.DB.Query(ctx, `SELECT installation_id FROM github_pending_connects WHERE org_id = $1`, p.OrgID)
+		if err != nil {
+			return err
+		}
+		if pending, err = sqldb.Collect(rows, func(r sqldb.Rows) (int64, error) { var id int64; return id, r.Scan(&id) }); err != nil {
+			return err
+		}
+		out["github"] = gin.H{"installations": nonNil(inst), "last_auto_link": last, "pending_installations": nonNil(pending)}
 	}
 	if s.Linear != nil {
 		conn, err := s.Linear.Store().ByOrg(ctx, s.DB, p.OrgID)

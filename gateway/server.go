@@ -45,7 +45,9 @@ type Deps struct {
 	GitHub GitHubInstallations
 	Linear LinearConnections
 	// Runtime and Rechainer serve running workspaces their credentials.
-	Runtime   CredentialRuntime
+	Runtime CredentialRuntime
+	// Connect runs GitHub org connect and account relinking.
+	Connect   GitHubConnect
 	Rechainer Rechainer
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
@@ -98,6 +100,9 @@ func (s *Server) routes() {
 		s.deliveryRoutes(user)
 	}
 	s.integrationRoutes(user)
+	if s.Connect != nil {
+		s.githubIdentityRoutes(r, user)
+	}
 	if s.Workspaces != nil {
 		ws := api.Group("/workspace", s.h(s.authenticateWorkspace))
 		s.workspaceRoutes(user, ws)

@@ -213,6 +213,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	if err != nil {
 		return nil, err
 	}
+	ghCfg.StateKey = keys.DeriveKey("github-oauth-state")
 	a.github = github.New(ghCfg, db, a.identity, q, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)
@@ -224,7 +225,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
 		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch,
+		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github,
 	})
 	return a, nil
 }

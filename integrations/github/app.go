@@ -36,7 +36,8 @@ type Config struct {
 	BotLogin      string // the mentioned handle, default "tryreplicas"
 	APIURL        string // every API call goes here
 	WebURL        string
-	PublicURL     string // the gateway's, for links in replies
+	PublicURL     string // the gateway's, for links in replies and OAuth callbacks
+	StateKey      []byte // signs connect and relink states
 }
 
 // App is the integration.
@@ -61,6 +62,7 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slo
 	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport}
 	queue.AddWorker(q, &reactWorker{a: a})
 	queue.AddWorker(q, &commentWorker{a: a})
+	queue.AddWorker(q, &autoLinkWorker{a: a})
 	return a
 }
 

@@ -48,6 +48,8 @@ func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, er
 		return intake.Plan{Outcome: "ignored: ping"}, nil
 	case *gh.InstallationEvent:
 		return a.installationPlan(e), nil
+	case *gh.OrganizationEvent:
+		return a.organizationPlan(ctx, e)
 	case *gh.InstallationRepositoriesEvent:
 		return a.upsertPlan(e.GetInstallation(), "active", "ignored: installation repositories updated"), nil
 	case *gh.IssueCommentEvent:
@@ -168,7 +170,22 @@ func (a *App) installationPlan(e *gh.InstallationEvent) intake.Plan {
 	if status == "" {
 		return intake.Plan{Outcome: "ignored: installation." + e.GetAction()}
 	}
-	return a.upsertPlan(e.GetInstallation(), status, "installation "+e.GetAction())
+	plan := a.upsertPlan(e.GetInstallation(), status, "installation "+e.GetAction())
+	if e.GetAction() != "created" {
+		return plan
+	}
+	upsert := plan.Then
+	installationID, sender := e.GetInstallation().GetID(), e.GetSender().GetID()
+	plan.Then = func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, err error) error {
+		if err := upsert(ctx, tx, ws, err); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE github_installations SET installer_id = $1 WHERE installation_id = $2`, sender, installationID); err != nil {
+			return fmt.Errorf("record installer: %w", err)
+		}
+		return a.completePending(ctx, tx, installationID) // the redirect may have come first
+	}
+	return plan
 }
 
 func (a *App) upsertPlan(in *gh.Installation, status, outcome string) intake.Plan {
@@ -190,4 +207,30 @@ func (a *App) headRef(ctx context.Context, m mention) (string, error) {
 		return "", fmt.Errorf("github: read pull request %s#%d: %w", m.repo.GetFullName(), m.pr, err)
 	}
 	return pr.GetHead().GetRef(), nil
+}
+
+// organizationPlan links a new member of a bound organization the way org
+// connect does, and records removals.
+func (a *App) organizationPlan(ctx context.Context, e *gh.OrganizationEvent) (intake.Plan, error) {
+	in, err := a.store.Installation(ctx, a.db, e.GetInstallation().GetID())
+	if errors.Is(err, ErrNotFound) || (err == nil && in.OrgID == "") {
+		return intake.Plan{Outcome: "ignored: installation not bound"}, nil
+	}
+	if err != nil {
+		return intake.Plan{}, err
+	}
+	user := e.GetMembership().GetUser()
+	switch e.GetAction() {
+	case "member_added":
+		return intake.Plan{OrgID: in.OrgID, Outcome: "member_added: auto-linking " + user.GetLogin(), Then: func(ctx context.Context, tx sqldb.Tx, _ *launch.Workspace, _ error) error {
+			_, err := a.queue.InsertTx(ctx, tx, AutoLinkArgs{InstallationID: in.ID, OrgID: in.OrgID, Login: user.GetLogin()}, nil)
+			return err
+		}}, nil
+	case "member_removed":
+		return intake.Plan{OrgID: in.OrgID, Outcome: "member_removed: recorded", Then: func(ctx context.Context, tx sqldb.Tx, _ *launch.Workspace, _ error) error {
+			return a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: in.OrgID, ActorID: "system", Action: "github.member_removed", Target: user.GetLogin(),
+				Detail: map[string]any{"github_id": user.GetID(), "organization": in.AccountLogin}})
+		}}, nil
+	}
+	return intake.Plan{OrgID: in.OrgID, Outcome: "ignored: organization." + e.GetAction()}, nil
 }

@@ -31,6 +31,7 @@ type Installation struct {
 	AccountType         string    `json:"account_type"`
 	Status              string    `json:"status"`
 	RepositorySelection string    `json:"repository_selection"`
+	InstallerID         int64     `json:"-"` // the GitHub account that installed it (webhook sender)
 	UpdatedAt           time.Time `json:"updated_at"`
 }
 
@@ -44,9 +45,9 @@ func NewStore() *Store { return &Store{now: func() time.Time { return time.Now()
 func (s *Store) Installation(ctx context.Context, q sqldb.Querier, id int64) (Installation, error) {
 	var in Installation
 	var org *string
-	err := q.QueryRow(ctx, `SELECT installation_id, org_id, account_login, account_id, account_type, status, repository_selection, updated_at
+	err := q.QueryRow(ctx, `SELECT installation_id, org_id, account_login, account_id, account_type, status, repository_selection, installer_id, updated_at
 		FROM github_installations WHERE installation_id = $1`, id).
-		Scan(&in.ID, &org, &in.AccountLogin, &in.AccountID, &in.AccountType, &in.Status, &in.RepositorySelection, &in.UpdatedAt)
+		Scan(&in.ID, &org, &in.AccountLogin, &in.AccountID, &in.AccountType, &in.Status, &in.RepositorySelection, &in.InstallerID, &in.UpdatedAt)
 	if errors.Is(err, sqldb.ErrNoRows) {
 		return in, ErrNotFound
 	}
@@ -76,13 +77,14 @@ func (s *Store) OrgInstallations(ctx context.Context, q sqldb.Querier, orgID str
 // Upsert records what an installation webhook says, keeping its binding.
 func (s *Store) Upsert(ctx context.Context, q sqldb.Querier, in Installation) error {
 	now := s.now()
-	if _, err := q.Exec(ctx, `INSERT INTO github_installations (installation_id, account_login, account_id, account_type, status, repository_selection, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+	if _, err := q.Exec(ctx, `INSERT INTO github_installations (installation_id, account_login, account_id, account_type, status, repository_selection, installer_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
 		ON CONFLICT (installation_id) DO UPDATE SET account_login = excluded.account_login, account_id = excluded.account_id,
 			account_type = excluded.account_type, status = excluded.status,
+			installer_id = CASE WHEN excluded.installer_id = 0 THEN github_installations.installer_id ELSE excluded.installer_id END,
 			repository_selection = CASE WHEN excluded.repository_selection = '' THEN github_installations.repository_selection ELSE excluded.repository_selection END,
 			updated_at = excluded.updated_at`,
-		in.ID, in.AccountLogin, in.AccountID, in.AccountType, in.Status, in.RepositorySelection, now); err != nil {
+		in.ID, in.AccountLogin, in.AccountID, in.AccountType, in.Status, in.RepositorySelection, now, in.InstallerID); err != nil {
 		return fmt.Errorf("upsert installation: %w", err)
 	}
 	return nil

@@ -1,0 +1,166 @@
+// GitHub org connect and account links: the connect URL, GitHub's setup
+// redirect, manual relinking (OAuth with PKCE), the caller's identities, and
+// admin links by login.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/github"
+)
+
+// GitHubConnect runs the GitHub connect and relink flows (github.App).
+type GitHubConnect interface {
+	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
+	Setup(ctx context.Context, installationID int64, state, code string) (github.SetupResult, error)
+	RelinkURL(ctx context.Context, orgID, userID string) (string, error)
+	Callback(ctx context.Context, state, code string) (identity.GitHubLink, error)
+	ResolveLogin(ctx context.Context, login string) (int64, error)
+}
+
+func (s *Server) githubIdentityRoutes(r *gin.Engine, user *gin.RouterGroup) {
+	r.GET("/github/setup", s.h(s.githubSetup))
+	r.GET("/oauth/github/callback", s.h(s.githubCallback))
+	user.POST("/orgs/:org/integrations/github/connect", s.h(s.githubConnect))
+	user.GET("/me/identities", s.h(s.myIdentities))
+	user.POST("/me/identities/github/link", s.h(s.githubRelink))
+	user.DELETE("/me/identities/github", s.h(s.unlinkMine))
+	user.PUT("/orgs/:org/members/:user/identities/github", s.h(s.adminLink))
+	user.DELETE("/orgs/:org/members/:user/identities/github", s.h(s.adminUnlink))
+}
+
+func (s *Server) githubConnect(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	url, err := s.Connect.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"url": url})
+	return nil
+}
+
+func (s *Server) githubSetup(c *gin.Context) error {
+	id, err := strconv.ParseInt(c.Query("installation_id"), 10, 64)
+	if err != nil {
+		return errs.Invalid("installation_id must be a number")
+	}
+	if a := c.Query("setup_action"); a != "install" && a != "update" {
+		return errs.Invalid("setup_action must be install or update")
+	}
+	res, err := s.Connect.Setup(c.Request.Context(), id, c.Query("state"), c.Query("code"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) githubRelink(c *gin.Context) error {
+	p := principal(c)
+	url, err := s.Connect.RelinkURL(c.Request.Context(), p.OrgID, p.UserID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"url": url})
+	return nil
+}
+
+func (s *Server) githubCallback(c *gin.Context) error {
+	link, err := s.Connect.Callback(c.Request.Context(), c.Query("state"), c.Query("code"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, identityView(link))
+	return nil
+}
+
+func identityView(l identity.GitHubLink) gin.H {
+	return gin.H{"provider": "github", "login": l.Login, "github_id": l.GitHubID, "linked_via": l.LinkedVia, "linked_at": l.LinkedAt}
+}
+
+func (s *Server) myIdentities(c *gin.Context) error {
+	l, err := s.Identity.GitHubLinkOf(c.Request.Context(), s.DB, principal(c).UserID)
+	list := []gin.H{}
+	switch {
+	case err == nil:
+		list = append(list, identityView(l))
+	case !errors.Is(err, identity.ErrNotFound):
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"identities": list})
+	return nil
+}
+
+func (s *Server) unlinkMine(c *gin.Context) error {
+	p := principal(c)
+	ctx := c.Request.Context()
+	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, p.UserID, p.UserID, p.OrgID) }); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) adminLink(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Login    string `json:"login"`
+		GitHubID int64  `json:"github_id"`
+	}
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Login == "" {
+		return errs.Invalid("login is required")
+	}
+	ctx := c.Request.Context()
+	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, c.Param("user")); err != nil {
+		return err
+	}
+	if req.GitHubID == 0 {
+		if req.GitHubID, err = s.Connect.ResolveLogin(ctx, req.Login); err != nil {
+			return err
+		}
+	}
+	var link identity.GitHubLink
+	err = s.DB.InTx(ctx, func(tx sqldb.Tx) (err error) {
+		link, err = s.Identity.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: c.Param("user"), GitHubID: req.GitHubID, Login: req.Login,
+			Via: identity.LinkedViaAdmin, ActorID: p.UserID, OrgID: p.OrgID})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, identityView(link))
+	return nil
+}
+
+func (s *Server) adminUnlink(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, c.Param("user")); err != nil {
+		return err
+	}
+	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, c.Param("user"), p.UserID, p.OrgID) }); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
