@@ -55,6 +55,7 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 		"GITHUB_APP_PRIVATE_KEY": string(fake.PrivateKey),
 		"GITHUB_APP_SLUG":        "tryreplicas",
 		"GITHUB_API_URL":         fake.URL + "/",
+		"GITHUB_WEB_URL":         fake.URL + "/",
 		"REPLICAS_PUBLIC_URL":    "http://gateway.test",
 	}
 	for k, v := range vars {

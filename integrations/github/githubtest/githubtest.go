@@ -41,6 +41,47 @@ type Server struct {
 	// HeadRef is what GET /repos/{o}/{r}/pulls/{n} answers.
 	HeadRef string
 	changed chan struct{}
+
+	// Accounts for the OAuth and org-connect endpoints.
+	users         map[string]User   // login → account
+	codes         map[string]string // OAuth code → login
+	installations map[string][]Installation
+	orgMembers    []string
+}
+
+// User is a GitHub account of the fake.
+type User struct {
+	ID           int64
+	Login        string
+	Email        string   // public profile email
+	DomainEmails []string // organization verified-domain emails
+}
+
+// Installation is what GET /user/installations lists.
+type Installation struct {
+	ID           int64
+	AccountLogin string
+	AccountID    int64
+	AccountType  string
+}
+
+// AddUser registers an account; code, when set, is an OAuth code that
+// exchanges for its user token; installs are the installations it can see.
+func (s *Server) AddUser(u User, code string, installs ...Installation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[u.Login] = u
+	if code != "" {
+		s.codes[code] = u.Login
+	}
+	s.installations[u.Login] = installs
+}
+
+// SetOrgMembers sets the members of the (only) organization.
+func (s *Server) SetOrgMembers(logins ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orgMembers = logins
 }
 
 // New starts a fake GitHub for app id appID.
@@ -49,7 +90,8 @@ func New(appID int64) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("githubtest: key: %w", err)
 	}
-	s := &Server{AppID: appID, key: key, token: "ghs_fake_installation_token", HeadRef: "feature-branch", changed: make(chan struct{}, 1000)}
+	s := &Server{AppID: appID, key: key, token: "ghs_fake_installation_token", HeadRef: "feature-branch", changed: make(chan struct{}, 1000),
+		users: map[string]User{}, codes: map[string]string{}, installations: map[string][]Installation{}}
 	s.PrivateKey = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
@@ -83,6 +125,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"token": s.token, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		return
 	}
+	if s.serveAccounts(w, r) {
+		return
+	}
 	if auth != "token "+s.token && auth != "Bearer "+s.token {
 		s.fail(w, http.StatusUnauthorized, "bad installation token")
 		return
@@ -95,6 +140,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"number": n, "head": map[string]any{"ref": s.HeadRef}})
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reactions"):
 		s.record(w, r, "reaction", map[string]any{"id": 1, "content": "eyes"})
+	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "orgs" && parts[2] == "members":
+		s.mu.Lock()
+		members := append([]string(nil), s.orgMembers...)
+		s.mu.Unlock()
+		var list []map[string]any
+		for _, l := range members {
+			list = append(list, map[string]any{"login": l, "id": s.userID(l)})
+		}
+		s.page(w, r, list)
+	case r.Method == http.MethodPost && r.URL.Path == "/graphql":
+		var q struct {
+			Variables map[string]string `json:"variables"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&q)
+		s.mu.Lock()
+		emails := s.users[q.Variables["login"]].DomainEmails
+		s.mu.Unlock()
+		if emails == nil {
+			emails = []string{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"user": map[string]any{"organizationVerifiedDomainEmails": emails}}})
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/comments"):
 		s.record(w, r, "comment", map[string]any{"id": 2})
 	default:
@@ -136,4 +203,98 @@ func (s *Server) checkJWT(raw string) error {
 		return fmt.Errorf("iss %q is not the app id", iss)
 	}
 	return nil
+}
+
+func (s *Server) userID(login string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[login].ID
+}
+
+func userJSON(u User) map[string]any {
+	var email any
+	if u.Email != "" {
+		email = u.Email
+	}
+	return map[string]any{"login": u.Login, "id": u.ID, "type": "User", "email": email}
+}
+
+// page answers one item per page with Link headers, so clients must follow
+// pagination.
+func (s *Server) page(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+	n, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if n < 1 {
+		n = 1
+	}
+	out := []map[string]any{}
+	if n <= len(items) {
+		out = append(out, items[n-1])
+	}
+	if n < len(items) {
+		next := *r.URL
+		q := next.Query()
+		q.Set("page", strconv.Itoa(n+1))
+		next.RawQuery = q.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s>; rel="next"`, s.URL, next.RequestURI()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if strings.HasSuffix(r.URL.Path, "/user/installations") {
+		_ = json.NewEncoder(w).Encode(map[string]any{"total_count": len(items), "installations": out})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// serveAccounts answers the OAuth token exchange, the user's own endpoints
+// (user token "gho_<login>") and public user look-ups.
+func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) bool {
+	path := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && path == "/login/oauth/access_token":
+		_ = r.ParseForm()
+		s.mu.Lock()
+		login, ok := s.codes[r.PostForm.Get("code")]
+		delete(s.codes, r.PostForm.Get("code")) // codes are single-use
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if !ok {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code"})
+			return true
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": "gho_" + login, "token_type": "bearer", "scope": ""})
+		return true
+	case r.Method == http.MethodGet && (path == "/user" || path == "/user/installations"):
+		login := strings.TrimPrefix(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), "gho_")
+		s.mu.Lock()
+		u, ok := s.users[login]
+		installs := s.installations[login]
+		s.mu.Unlock()
+		if !ok || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer gho_") {
+			s.fail(w, http.StatusUnauthorized, "Bad credentials")
+			return true
+		}
+		if path == "/user" {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(userJSON(u))
+			return true
+		}
+		var list []map[string]any
+		for _, in := range installs {
+			list = append(list, map[string]any{"id": in.ID, "account": map[string]any{"login": in.AccountLogin, "id": in.AccountID, "type": in.AccountType}, "repository_selection": "all"})
+		}
+		s.page(w, r, list)
+		return true
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/users/"):
+		s.mu.Lock()
+		u, ok := s.users[strings.TrimPrefix(path, "/users/")]
+		s.mu.Unlock()
+		if !ok {
+			s.fail(w, http.StatusNotFound, "Not Found")
+			return true
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(userJSON(u))
+		return true
+	}
+	return false
 }
