@@ -31,11 +31,7 @@ func (s *Server) runtimeRoutes(ws *gin.RouterGroup) {
 }
 
 func chainOf(w launch.Workspace) credstore.Chain {
-	ids := make([]string, len(w.Chain))
-	for i, c := range w.Chain {
-		ids[i] = c.CredentialID
-	}
-	return credstore.Chain{OrgID: w.OrgID, Agent: w.Agent, IDs: ids}
+	return credstore.Chain{OrgID: w.OrgID, Agent: w.Agent, IDs: w.CredentialIDs()}
 }
 
 func (s *Server) currentCredential(c *gin.Context) error {

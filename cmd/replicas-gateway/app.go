@@ -134,13 +134,29 @@ func (r chainResolver) ResolveChain(ctx context.Context, q sqldb.Querier, orgID,
 	return res.Agent, chain, nil
 }
 
+// credentialEnv gives the exec launcher the agent variables of a
+// workspace's current credential.
+type credentialEnv struct{ a *app }
+
+func (e credentialEnv) Env(ctx context.Context, workspaceID string) (map[string]string, error) {
+	w, err := e.a.launch.Store().Get(ctx, e.a.db, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	issued, err := e.a.runtime.Current(ctx, credstore.Chain{OrgID: w.OrgID, Agent: w.Agent, IDs: w.CredentialIDs()})
+	if err != nil {
+		return nil, err
+	}
+	return issued.Env, nil
+}
+
 // newLauncher picks the launcher of REPLICAS_LAUNCHER; none means dry runs.
-func newLauncher(cfg Config) launch.Launcher {
+func newLauncher(cfg Config, env launch.CredentialEnv) launch.Launcher {
 	switch cfg.Launcher.Kind {
 	case "http":
 		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret.Reveal()}
 	case "exec":
-		return &launch.ExecLauncher{Command: cfg.Launcher.Command}
+		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env}
 	default:
 		return &launch.DryRunLauncher{Dir: filepath.Join(cfg.Database.DataDir, "launches")}
 	}
@@ -207,7 +223,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		return nil, err
 	}
 	a.queue = q
-	a.launch = launch.NewService(db, q, chainResolver{a.creds}, keys, newLauncher(cfg), publicURL(cfg), log)
+	a.launch = launch.NewService(db, q, chainResolver{a.creds}, keys, newLauncher(cfg, credentialEnv{a}), publicURL(cfg), log)
 	a.intake = intake.NewService(db, q, a.launch, log)
 	ghCfg, err := githubConfig(cfg)
 	if err != nil {

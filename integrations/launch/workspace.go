@@ -99,3 +99,12 @@ type Trigger struct {
 type Reporter interface {
 	ReportTx(ctx context.Context, tx sqldb.Tx, ws Workspace) error
 }
+
+// CredentialIDs is the chain's credential ids in order.
+func (w Workspace) CredentialIDs() []string {
+	ids := make([]string, len(w.Chain))
+	for i, c := range w.Chain {
+		ids[i] = c.CredentialID
+	}
+	return ids
+}
