@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
+	"github.com/tryreplicas/gateway/integrations/github/githubtest"
 )
 
 // seed creates an org with an admin, a member (Codertocat, linked), an org
@@ -200,5 +203,33 @@ func TestGitHubWithoutSecretRefusesEverything(t *testing.T) {
 	headers := githubHeaders("", "issue_comment", body)
 	if code, ans := post(t, g.url+"/webhooks/github", headers, body); code != 401 {
 		t.Fatalf("unsigned delivery with no secret answered %d %v", code, ans)
+	}
+}
+
+// After downtime, failed deliveries that never reached us are redelivered,
+// once; those we recorded, or that succeeded on another attempt, are not.
+func TestGitHubRecoversMissedDeliveries(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, pgEnv(t))
+	seed(t, g, true)
+	body, _ := ada.build()
+	headers := githubHeaders("gh-secret", "issue_comment", body)
+	if code, _ := post(t, g.url+"/webhooks/github", headers, body); code != 200 {
+		t.Fatal(code)
+	}
+	now := time.Now()
+	g.github.SetHookDeliveries(
+		githubtest.HookDelivery{ID: 4, GUID: "g4", StatusCode: 200, DeliveredAt: now.Add(-time.Minute)},
+		githubtest.HookDelivery{ID: 3, GUID: headers["X-GitHub-Delivery"], StatusCode: 502, DeliveredAt: now.Add(-2 * time.Minute)},
+		githubtest.HookDelivery{ID: 2, GUID: "g4", StatusCode: 503, DeliveredAt: now.Add(-3 * time.Minute)},
+		githubtest.HookDelivery{ID: 1, GUID: "missed", StatusCode: 503, DeliveredAt: now.Add(-4 * time.Minute)},
+		githubtest.HookDelivery{ID: 0, GUID: "too-old", StatusCode: 503, DeliveredAt: now.Add(-48 * time.Hour)},
+	)
+	n, err := g.app.github.Recover(context.Background())
+	if err != nil || n != 1 || fmt.Sprint(g.github.Redelivered()) != "[1]" {
+		t.Fatalf("recover = %d, %v; redelivered %v", n, err, g.github.Redelivered())
+	}
+	if n, err := g.app.github.Recover(context.Background()); err != nil || n != 0 {
+		t.Fatalf("second run = %d, %v (the cursor should skip what was seen)", n, err)
 	}
 }

@@ -82,6 +82,16 @@ func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) {
 	q.kinds++
 }
 
+// AddPeriodic schedules a periodic job (run by the elected leader only, so
+// once across replicas).
+func (q *Queue) AddPeriodic(job *river.PeriodicJob) {
+	if q.pg != nil {
+		q.pg.PeriodicJobs().Add(job)
+	} else if q.lite != nil {
+		q.lite.PeriodicJobs().Add(job)
+	}
+}
+
 // Start begins working jobs until Stop. With no worker registered there is
 // nothing to work, and it returns at once.
 func (q *Queue) Start(ctx context.Context) error {

@@ -63,6 +63,10 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slo
 	queue.AddWorker(q, &reactWorker{a: a})
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &autoLinkWorker{a: a})
+	queue.AddWorker(q, &recoverWorker{a: a})
+	if a.appConfigured() {
+		q.AddPeriodic(PeriodicRecovery())
+	}
 	return a
 }
 

@@ -47,6 +47,50 @@ type Server struct {
 	codes         map[string]string // OAuth code → login
 	installations map[string][]Installation
 	orgMembers    []string
+	hooks         []HookDelivery
+	redelivered   []int64
+}
+
+// HookDelivery is one entry of GET /app/hook/deliveries.
+type HookDelivery struct {
+	ID          int64
+	GUID        string
+	StatusCode  int
+	DeliveredAt time.Time
+}
+
+// SetHookDeliveries sets the App's delivery log (newest first).
+func (s *Server) SetHookDeliveries(d ...HookDelivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = d
+}
+
+// Redelivered lists the delivery ids redelivery was asked for.
+func (s *Server) Redelivered() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int64(nil), s.redelivered...)
+}
+
+func (s *Server) hookDeliveries(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/attempts") {
+		parts := strings.Split(r.URL.Path, "/")
+		id, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+		s.redelivered = append(s.redelivered, id)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte("{}"))
+		return
+	}
+	var list []map[string]any
+	for _, d := range s.hooks {
+		list = append(list, map[string]any{"id": d.ID, "guid": d.GUID, "status_code": d.StatusCode, "status": http.StatusText(d.StatusCode),
+			"delivered_at": d.DeliveredAt.UTC().Format(time.RFC3339), "event": "issue_comment", "action": "created"})
+	}
+	_ = json.NewEncoder(w).Encode(list)
 }
 
 // User is a GitHub account of the fake.
@@ -115,6 +159,14 @@ func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
+	if strings.HasPrefix(r.URL.Path, "/app/hook/deliveries") {
+		if err := s.checkJWT(strings.TrimPrefix(auth, "Bearer ")); err != nil {
+			s.fail(w, http.StatusUnauthorized, "bad App JWT: "+err.Error())
+			return
+		}
+		s.hookDeliveries(w, r)
+		return
+	}
 	if strings.HasPrefix(r.URL.Path, "/app/installations/") && strings.HasSuffix(r.URL.Path, "/access_tokens") {
 		if err := s.checkJWT(strings.TrimPrefix(auth, "Bearer ")); err != nil {
 			s.fail(w, http.StatusUnauthorized, "bad App JWT: "+err.Error())
