@@ -23,6 +23,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
 // migrationSets is every package's schema, in dependency order.
@@ -33,6 +34,7 @@ var migrationSets = []sqldb.Set{
 	intake.Migrations,
 	github.Migrations,
 	linear.Migrations,
+	oauthstate.Migrations,
 }
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in

@@ -23,6 +23,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/intake"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
 // Config is the GitHub App.
@@ -49,6 +50,7 @@ type App struct {
 	queue     *queue.Queue
 	log       *slog.Logger
 	transport http.RoundTripper
+	states    *oauthstate.Store
 }
 
 // New wires the App and registers its jobs on q.
@@ -59,7 +61,8 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slo
 	if cfg.APIURL == "" {
 		cfg.APIURL = "https://api.github.com/"
 	}
-	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport}
+	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport,
+		states: oauthstate.New(cfg.StateKey)}
 	queue.AddWorker(q, &reactWorker{a: a})
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &autoLinkWorker{a: a})

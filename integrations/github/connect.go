@@ -6,9 +6,6 @@ package github
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,49 +19,8 @@ import (
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
-
-// StateTTL is how long a connect or relink state is valid.
-const StateTTL = 30 * time.Minute
-
-var errBadState = errs.New(errs.ErrInvalid, "invalid_state", "the state is unknown, expired, already used or forged")
-
-// newState stores a single-use state and returns its signed form.
-func (a *App) newState(ctx context.Context, q sqldb.Querier, kind, orgID, userID, verifier string) (string, error) {
-	id := sqldb.NewID("st")
-	if _, err := q.Exec(ctx, `INSERT INTO github_states (id, kind, org_id, user_id, verifier, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, kind, orgID, userID, verifier, time.Now().UTC().Add(StateTTL)); err != nil {
-		return "", fmt.Errorf("github: new state: %w", err)
-	}
-	return id + "." + a.signState(id), nil
-}
-
-func (a *App) signState(id string) string {
-	mac := hmac.New(sha256.New, a.cfg.StateKey)
-	mac.Write([]byte(id))
-	return hex.EncodeToString(mac.Sum(nil))
-}
-
-type state struct{ orgID, userID, verifier string }
-
-// consumeState checks the signature and uses the state up (in tx).
-func (a *App) consumeState(ctx context.Context, tx sqldb.Tx, signed, kind string) (state, error) {
-	id, sig, ok := strings.Cut(signed, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(a.signState(id))) {
-		return state{}, errBadState
-	}
-	now := time.Now().UTC()
-	var st state
-	err := tx.QueryRow(ctx, `UPDATE github_states SET used_at = $1 WHERE id = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $1
-		RETURNING org_id, user_id, verifier`, now, id, kind).Scan(&st.orgID, &st.userID, &st.verifier)
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return state{}, errBadState
-	}
-	if err != nil {
-		return state{}, fmt.Errorf("github: consume state: %w", err)
-	}
-	return st, nil
-}
 
 func (a *App) oauthConfig(redirect string) *oauth2.Config {
 	web := strings.TrimRight(a.cfg.WebURL, "/")
@@ -91,7 +47,7 @@ func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, er
 	if a.cfg.AppSlug == "" {
 		return "", errs.New(errs.ErrUnprocessable, "not_configured", "GITHUB_APP_SLUG is not configured")
 	}
-	st, err := a.newState(ctx, a.db, "install", orgID, adminID, "")
+	st, err := a.states.Issue(ctx, a.db, "github_install", oauthstate.State{OrgID: orgID, UserID: adminID})
 	if err != nil {
 		return "", err
 	}
@@ -110,16 +66,16 @@ type SetupResult struct {
 // installer's token must list the installation; without one, the binding
 // waits for (or uses) the installation webhook's sender.
 func (a *App) Setup(ctx context.Context, installationID int64, signedState, code string) (SetupResult, error) {
-	var st state
-	if err := a.db.InTx(ctx, func(tx sqldb.Tx) (err error) { st, err = a.consumeState(ctx, tx, signedState, "install"); return err }); err != nil {
+	st, err := a.states.Consume(ctx, a.db, signedState, "github_install")
+	if err != nil {
 		return SetupResult{}, err
 	}
-	res := SetupResult{OrgID: st.orgID}
+	res := SetupResult{OrgID: st.OrgID}
 	if code == "" {
 		err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO github_pending_connects (installation_id, org_id, admin_id, created_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (installation_id) DO UPDATE SET org_id = excluded.org_id, admin_id = excluded.admin_id, created_at = excluded.created_at`,
-				installationID, st.orgID, st.userID, time.Now().UTC()); err != nil {
+				installationID, st.OrgID, st.UserID, time.Now().UTC()); err != nil {
 				return fmt.Errorf("github: pending connect: %w", err)
 			}
 			return a.completePending(ctx, tx, installationID)
@@ -128,7 +84,7 @@ func (a *App) Setup(ctx context.Context, installationID int64, signedState, code
 			return res, err
 		}
 		in, err := a.store.Installation(ctx, a.db, installationID)
-		res.Bound = err == nil && in.OrgID == st.orgID
+		res.Bound = err == nil && in.OrgID == st.OrgID
 		res.Pending = !res.Bound
 		res.Message = "waiting for the installation webhook from the admin's linked GitHub account"
 		if res.Bound {
@@ -153,7 +109,7 @@ func (a *App) Setup(ctx context.Context, installationID int64, signedState, code
 		return res, err
 	}
 	if inst == nil {
-		a.log.Warn("setup redirect names an installation the installer cannot see; nothing bound", "installation_id", installationID, "installer", me.GetLogin(), "org_id", st.orgID)
+		a.log.Warn("setup redirect names an installation the installer cannot see; nothing bound", "installation_id", installationID, "installer", me.GetLogin(), "org_id", st.OrgID)
 		return res, errs.Forbidden("installation %d is not among the installations of GitHub account %s", installationID, me.GetLogin())
 	}
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
@@ -161,11 +117,11 @@ func (a *App) Setup(ctx context.Context, installationID int64, signedState, code
 			AccountType: inst.GetAccount().GetType(), Status: "active", RepositorySelection: inst.GetRepositorySelection(), InstallerID: me.GetID()}); err != nil {
 			return err
 		}
-		if _, err := a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: st.userID, GitHubID: me.GetID(), Login: me.GetLogin(),
-			Via: identity.LinkedViaOAuth, ActorID: st.userID, OrgID: st.orgID}); err != nil && !errors.Is(err, identity.ErrLinkConflict) {
+		if _, err := a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: st.UserID, GitHubID: me.GetID(), Login: me.GetLogin(),
+			Via: identity.LinkedViaOAuth, ActorID: st.UserID, OrgID: st.OrgID}); err != nil && !errors.Is(err, identity.ErrLinkConflict) {
 			return err
 		}
-		return a.bindTx(ctx, tx, installationID, st.orgID, st.userID)
+		return a.bindTx(ctx, tx, installationID, st.OrgID, st.UserID)
 	})
 	if err != nil {
 		return res, err
@@ -243,7 +199,7 @@ func (a *App) RelinkURL(ctx context.Context, orgID, userID string) (string, erro
 		return "", errs.New(errs.ErrUnprocessable, "not_configured", "GITHUB_CLIENT_ID is not configured")
 	}
 	verifier := oauth2.GenerateVerifier()
-	st, err := a.newState(ctx, a.db, "relink", orgID, userID, verifier)
+	st, err := a.states.Issue(ctx, a.db, "github_relink", oauthstate.State{OrgID: orgID, UserID: userID, Verifier: verifier})
 	if err != nil {
 		return "", err
 	}
@@ -257,11 +213,11 @@ func (a *App) callbackURL() string {
 // Callback proves ownership of a GitHub account and links it (moving it from
 // another user when needed; identity audits the move).
 func (a *App) Callback(ctx context.Context, signedState, code string) (identity.GitHubLink, error) {
-	var st state
-	if err := a.db.InTx(ctx, func(tx sqldb.Tx) (err error) { st, err = a.consumeState(ctx, tx, signedState, "relink"); return err }); err != nil {
+	st, err := a.states.Consume(ctx, a.db, signedState, "github_relink")
+	if err != nil {
 		return identity.GitHubLink{}, err
 	}
-	tok, err := a.oauthConfig(a.callbackURL()).Exchange(ctx, code, oauth2.VerifierOption(st.verifier))
+	tok, err := a.oauthConfig(a.callbackURL()).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
 	if err != nil {
 		return identity.GitHubLink{}, errs.New(errs.ErrInvalid, "bad_code", "GitHub did not accept the authorization code")
 	}
@@ -275,7 +231,7 @@ func (a *App) Callback(ctx context.Context, signedState, code string) (identity.
 	}
 	var link identity.GitHubLink
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) (err error) {
-		link, err = a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: st.userID, GitHubID: me.GetID(), Login: me.GetLogin(), Via: identity.LinkedViaOAuth, ActorID: st.userID, OrgID: st.orgID})
+		link, err = a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: st.UserID, GitHubID: me.GetID(), Login: me.GetLogin(), Via: identity.LinkedViaOAuth, ActorID: st.UserID, OrgID: st.OrgID})
 		return err
 	})
 	return link, err

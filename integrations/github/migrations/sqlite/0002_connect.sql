@@ -1,16 +1,6 @@
--- Org connect and relinking: single-use OAuth states, installer of each
+-- Org connect: the installer of each
 -- installation (for binding without a code), pending connects and the last
 -- auto-link report per org.
-CREATE TABLE github_states (
-    id          TEXT PRIMARY KEY,
-    kind        TEXT NOT NULL CHECK (kind IN ('install', 'relink')),
-    org_id      TEXT NOT NULL,
-    user_id     TEXT NOT NULL,
-    verifier    TEXT NOT NULL, -- PKCE verifier (relink)
-    expires_at  TIMESTAMP NOT NULL,
-    used_at     TIMESTAMP
-);
-
 ALTER TABLE github_installations ADD COLUMN installer_id INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE github_pending_connects (
