@@ -24,12 +24,16 @@ type GitHubInstallations interface {
 // LinearConnections manages an org's Linear connection.
 type LinearConnections interface {
 	ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (linear.Connection, error)
+	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
+	Callback(ctx context.Context, state, code string) (linear.Connection, error)
 	Store() *linear.Store
 }
 
-func (s *Server) integrationRoutes(r *gin.RouterGroup) {
+func (s *Server) integrationRoutes(root *gin.Engine, r *gin.RouterGroup) {
 	r.GET("/orgs/:org/integrations", s.h(s.listIntegrations))
 	if s.Linear != nil {
+		r.POST("/orgs/:org/integrations/linear/connect", s.h(s.linearConnectURL))
+		root.GET("/oauth/linear/callback", s.h(s.linearCallback))
 		r.PUT("/orgs/:org/integrations/linear", s.h(s.connectLinear))
 		r.DELETE("/orgs/:org/integrations/linear", s.h(s.disconnectLinear))
 		r.PUT("/orgs/:org/integrations/linear/teams/:team", s.h(s.mapLinearTeam))
@@ -134,5 +138,27 @@ func (s *Server) mapLinearTeam(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"team": c.Param("team"), "repository": req.Repository})
+	return nil
+}
+
+func (s *Server) linearConnectURL(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	url, err := s.Linear.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"url": url})
+	return nil
+}
+
+func (s *Server) linearCallback(c *gin.Context) error {
+	conn, err := s.Linear.Callback(c.Request.Context(), c.Query("state"), c.Query("code"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, conn)
 	return nil
 }

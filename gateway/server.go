@@ -99,7 +99,7 @@ func (s *Server) routes() {
 		s.webhookRoutes(r)
 		s.deliveryRoutes(user)
 	}
-	s.integrationRoutes(user)
+	s.integrationRoutes(r, user)
 	if s.Connect != nil {
 		s.githubIdentityRoutes(r, user)
 	}

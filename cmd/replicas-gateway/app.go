@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,8 +236,13 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.github = github.New(ghCfg, db, a.identity, q, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)
-	a.linear = linear.New(linear.Config{WebhookSecret: cfg.Linear.WebhookSecret.Reveal(), ClientID: cfg.Linear.ClientID,
-		ClientSecret: cfg.Linear.ClientSecret.Reveal(), APIURL: cfg.Linear.APIURL, PublicURL: publicURL(cfg)}, db, a.identity, keys, q, log)
+	linCfg := linear.Config{WebhookSecret: cfg.Linear.WebhookSecret.Reveal(), ClientID: cfg.Linear.ClientID,
+		ClientSecret: cfg.Linear.ClientSecret.Reveal(), APIURL: cfg.Linear.APIURL, PublicURL: publicURL(cfg), StateKey: keys.DeriveKey("linear-oauth-state")}
+	if u, err := url.Parse(cfg.Linear.APIURL); err == nil && u.Host != "api.linear.app" {
+		// A self-hosted or test Linear serves OAuth on the API's host.
+		linCfg.AuthorizeURL, linCfg.TokenURL = u.Scheme+"://"+u.Host+"/oauth/authorize", u.Scheme+"://"+u.Host+"/oauth/token"
+	}
+	a.linear = linear.New(linCfg, db, a.identity, keys, q, log)
 	a.intake.AddSource(a.linear)
 	a.launch.RegisterReporter("linear", a.linear)
 	a.server = gateway.New(gateway.Deps{

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -201,4 +203,64 @@ func TestLinearUnknownEmailExplainsOnce(t *testing.T) {
 	if c := fake.Comments(); len(c) != 1 || !strings.Contains(c[0], "nobody@example.com") {
 		t.Fatalf("comments = %v", c)
 	}
+}
+
+// OAuth install as an app actor, then a token near expiry is refreshed once
+// (rotating refresh tokens) before the GraphQL call that needs it.
+func TestLinearOAuthConnectAndRefresh(t *testing.T) {
+	t.Parallel()
+	fake := lineartest.New("never-used", appUser, linOrg)
+	t.Cleanup(fake.Close)
+	env := pgEnv(t)
+	env["LINEAR_WEBHOOK_SECRET"], env["LINEAR_API_URL"] = "lin-secret", fake.URL
+	env["LINEAR_CLIENT_ID"], env["LINEAR_CLIENT_SECRET"] = "lin-client", "lin-client-secret"
+	g := startGateway(t, env)
+	orgID, _ := seed(t, g, true)
+	adminToken := adaToken(t, g, orgID, adminOf(t, g, orgID))
+	code, ans := post2(t, "POST", g.url+"/api/v1/orgs/"+orgID+"/integrations/linear/connect", map[string]string{"Authorization": "Bearer " + adminToken}, "")
+	link := fmt.Sprint(ans["url"])
+	if code != 200 || !strings.Contains(link, "actor=app") || !strings.Contains(link, "app:assignable") || !strings.HasPrefix(link, fake.URL+"/oauth/authorize") {
+		t.Fatalf("connect = %d %v", code, ans)
+	}
+	u, _ := url.Parse(link)
+	fake.AddCode("lin-code")
+	callback := func(state string) (int, map[string]any) {
+		return getJSON(t, g.url+"/oauth/linear/callback?"+url.Values{"state": {state}, "code": {"lin-code"}}.Encode(), "")
+	}
+	code, conn := callback(u.Query().Get("state"))
+	if code != 200 || conn["app_user_id"] != appUser || conn["organization_id"] != linOrg || conn["token_kind"] != "oauth" {
+		t.Fatalf("callback = %d %v", code, conn)
+	}
+	if code, _ := callback(u.Query().Get("state")); code != 400 {
+		t.Fatalf("reused state = %d", code)
+	}
+	// The access token is about to expire.
+	if _, err := g.app.db.Exec(context.Background(), `UPDATE linear_connections SET expires_at = $1`, time.Now().UTC().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	fake.SetEmail("actor-ada", "ada@example.com")
+	for i := 0; i < 3; i++ {
+		body, _ := linearAssign{ActorID: "actor-ada", IssueID: fmt.Sprint("issue-r", i), Identifier: "ENG-7", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
+		if code := g.linear(t, body); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	g.waitFor(t, "three launches", func() bool { return g.count(t, `SELECT COUNT(*) FROM workspaces WHERE status = 'launched'`) == 3 })
+	g.idle(t)
+	if fake.Refreshes() != 1 || fake.Lookups() != 3 {
+		t.Fatalf("%d refreshes, %d lookups; want 1 and 3", fake.Refreshes(), fake.Lookups())
+	}
+	dump := g.count(t, `SELECT COUNT(*) FROM linear_connections WHERE token_sealed IS NOT NULL AND refresh_sealed IS NOT NULL AND expires_at > $1`, time.Now().UTC().Add(time.Hour))
+	if dump != 1 {
+		t.Fatal("refreshed tokens not stored")
+	}
+}
+
+func adminOf(t *testing.T, g *gw, orgID string) string {
+	t.Helper()
+	var id string
+	if err := g.app.db.QueryRow(context.Background(), `SELECT user_id FROM memberships WHERE org_id = $1 AND role = 'admin'`, orgID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -161,7 +161,11 @@ func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
 	}
 	email := r.who.Email
 	if email == "" {
-		resp, err := UserEmail(ctx, a.graphqlClient(r.conn), r.who.ID)
+		client, err := a.client(ctx, r.conn)
+		if err != nil {
+			return intake.Plan{}, err
+		}
+		resp, err := UserEmail(ctx, client, r.who.ID)
 		if err != nil {
 			return intake.Plan{}, fmt.Errorf("linear: look up user %s: %w", r.who.ID, err)
 		}

@@ -67,7 +67,11 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 	if err != nil {
 		return err
 	}
-	resp, err := CommentCreate(ctx, w.a.graphqlClient(conn), job.Args.IssueID, job.Args.Body)
+	client, err := w.a.client(ctx, conn)
+	if err != nil {
+		return err
+	}
+	resp, err := CommentCreate(ctx, client, job.Args.IssueID, job.Args.Body)
 	if err != nil {
 		return fmt.Errorf("linear: comment on issue %s: %w", job.Args.IssueID, err)
 	}
@@ -91,7 +95,11 @@ func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs])
 	if err != nil {
 		return fmt.Errorf("linear: activity content: %w", err)
 	}
-	resp, err := AgentActivityCreate(ctx, w.a.graphqlClient(conn), job.Args.SessionID, content)
+	client, err := w.a.client(ctx, conn)
+	if err != nil {
+		return err
+	}
+	resp, err := AgentActivityCreate(ctx, client, job.Args.SessionID, content)
 	if err != nil {
 		return fmt.Errorf("linear: activity in session %s: %w", job.Args.SessionID, err)
 	}

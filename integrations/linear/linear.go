@@ -24,6 +24,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/intake"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
 // Config is the Linear app.
@@ -32,19 +33,23 @@ type Config struct {
 	ClientID      string
 	ClientSecret  string
 	APIURL        string // GraphQL endpoint
-	PublicURL     string // the gateway's, for links
+	AuthorizeURL  string // OAuth authorize (default https://linear.app/oauth/authorize)
+	TokenURL      string // OAuth token (default https://api.linear.app/oauth/token)
+	PublicURL     string // the gateway's, for links and the OAuth callback
+	StateKey      []byte // signs OAuth states
 }
 
 // App is the integration.
 type App struct {
-	cfg   Config
-	db    *sqldb.DB
-	ids   *identity.Store
-	store *Store
-	queue *queue.Queue
-	log   *slog.Logger
-	http  *http.Client
-	now   func() time.Time
+	cfg    Config
+	db     *sqldb.DB
+	ids    *identity.Store
+	store  *Store
+	queue  *queue.Queue
+	log    *slog.Logger
+	http   *http.Client
+	now    func() time.Time
+	states *oauthstate.Store
 }
 
 // New wires the integration and registers its jobs on q.
@@ -52,8 +57,14 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, q *queue.
 	if cfg.APIURL == "" {
 		cfg.APIURL = "https://api.linear.app/graphql"
 	}
+	if cfg.AuthorizeURL == "" {
+		cfg.AuthorizeURL = "https://linear.app/oauth/authorize"
+	}
+	if cfg.TokenURL == "" {
+		cfg.TokenURL = "https://api.linear.app/oauth/token"
+	}
 	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(sealer), queue: q, log: log.With("integration", "linear"),
-		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now}
+		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now, states: oauthstate.New(cfg.StateKey)}
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &activityWorker{a: a})
 	return a
@@ -117,9 +128,9 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 	return intake.Delivery{DeliveryID: id, Event: event + "." + env.Action, Body: body}, nil
 }
 
-// graphqlClient speaks to Linear with a connection's token: OAuth tokens as
-// "Bearer …", personal API keys bare.
-func (a *App) graphqlClient(c Connection) graphql.Client {
+// rawClient speaks to Linear with a connection's token as it is: OAuth
+// tokens as "Bearer …", personal API keys bare.
+func (a *App) rawClient(c Connection) graphql.Client {
 	auth := c.token
 	if c.TokenKind == "oauth" {
 		auth = "Bearer " + c.token
@@ -155,7 +166,7 @@ func (a *App) ConnectToken(ctx context.Context, orgID, organizationID, token, ap
 	}
 	c := Connection{OrgID: orgID, OrganizationID: organizationID, AppUserID: appUserID, TokenKind: TokenKind(token), token: token}
 	if organizationID == "" || appUserID == "" {
-		v, err := Viewer(ctx, a.graphqlClient(c))
+		v, err := Viewer(ctx, a.rawClient(c))
 		if err != nil {
 			return Connection{}, errs.New(errs.ErrInvalid, "linear_unreachable", "could not read the Linear viewer with this token: %v", err)
 		}
@@ -167,7 +178,7 @@ func (a *App) ConnectToken(ctx context.Context, orgID, organizationID, token, ap
 		}
 	}
 	err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
-		if err := a.store.Connect(ctx, tx, c, token, by); err != nil {
+		if err := a.store.Connect(ctx, tx, c, Tokens{Access: token}, by); err != nil {
 			return err
 		}
 		return a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: orgID, ActorID: by, Action: "linear.connect", Target: c.OrganizationID,

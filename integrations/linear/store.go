@@ -31,12 +31,21 @@ type Sealer interface {
 
 // Connection is an org's Linear workspace.
 type Connection struct {
-	OrgID          string    `json:"org_id"`
-	OrganizationID string    `json:"organization_id"`
-	AppUserID      string    `json:"app_user_id"`
-	TokenKind      string    `json:"token_kind"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	OrgID          string     `json:"org_id"`
+	OrganizationID string     `json:"organization_id"`
+	AppUserID      string     `json:"app_user_id"`
+	TokenKind      string     `json:"token_kind"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	UpdatedAt      time.Time  `json:"updated_at"`
 	token          string
+	refresh        string
+}
+
+// Tokens are what a connection authenticates with.
+type Tokens struct {
+	Access  string
+	Refresh string    // OAuth only; rotates on every refresh
+	Expiry  time.Time // OAuth only
 }
 
 // Store reads and writes connections.
@@ -50,18 +59,43 @@ func NewStore(sealer Sealer) *Store {
 	return &Store{sealer: sealer, now: func() time.Time { return time.Now().UTC() }}
 }
 
-// Connect stores (or replaces) an org's connection.
-func (s *Store) Connect(ctx context.Context, q sqldb.Querier, c Connection, token, by string) error {
-	keyID, sealed, err := s.sealer.Seal([]byte(token), []byte(c.OrgID))
+// seal encrypts the access and refresh tokens of a connection (one key id).
+func (s *Store) seal(orgID string, t Tokens) (keyID string, access, refresh []byte, err error) {
+	keyID, access, err = s.sealer.Seal([]byte(t.Access), []byte(orgID))
 	if err != nil {
-		return fmt.Errorf("linear: seal token: %w", err)
+		return "", nil, nil, fmt.Errorf("linear: seal token: %w", err)
+	}
+	if t.Refresh != "" {
+		k, r, err := s.sealer.Seal([]byte(t.Refresh), []byte(orgID+":refresh"))
+		if err != nil || k != keyID {
+			return "", nil, nil, fmt.Errorf("linear: seal refresh token: %w", err)
+		}
+		refresh = r
+	}
+	return keyID, access, refresh, nil
+}
+
+func expiry(t Tokens) *time.Time {
+	if t.Expiry.IsZero() {
+		return nil
+	}
+	e := t.Expiry.UTC()
+	return &e
+}
+
+// Connect stores (or replaces) an org's connection.
+func (s *Store) Connect(ctx context.Context, q sqldb.Querier, c Connection, t Tokens, by string) error {
+	keyID, sealed, refresh, err := s.seal(c.OrgID, t)
+	if err != nil {
+		return err
 	}
 	now := s.now()
-	_, err = q.Exec(ctx, `INSERT INTO linear_connections (org_id, organization_id, app_user_id, token_kind, key_id, token_sealed, created_by, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+	_, err = q.Exec(ctx, `INSERT INTO linear_connections (org_id, organization_id, app_user_id, token_kind, key_id, token_sealed, refresh_sealed, expires_at, created_by, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
 		ON CONFLICT (org_id) DO UPDATE SET organization_id = excluded.organization_id, app_user_id = excluded.app_user_id,
-			token_kind = excluded.token_kind, key_id = excluded.key_id, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
-		c.OrgID, c.OrganizationID, c.AppUserID, c.TokenKind, keyID, sealed, by, now)
+			token_kind = excluded.token_kind, key_id = excluded.key_id, token_sealed = excluded.token_sealed,
+			refresh_sealed = excluded.refresh_sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+		c.OrgID, c.OrganizationID, c.AppUserID, c.TokenKind, keyID, sealed, refresh, expiry(t), by, now)
 	if sqldb.IsUniqueViolation(err) {
 		return errs.Conflict("this Linear organization is already connected to another org")
 	}
@@ -83,13 +117,26 @@ func (s *Store) Disconnect(ctx context.Context, q sqldb.Querier, orgID string) e
 	return nil
 }
 
-const connCols = `org_id, organization_id, app_user_id, token_kind, updated_at, key_id, token_sealed`
+// UpdateTokens stores refreshed tokens.
+func (s *Store) UpdateTokens(ctx context.Context, q sqldb.Querier, orgID string, t Tokens) error {
+	keyID, sealed, refresh, err := s.seal(orgID, t)
+	if err != nil {
+		return err
+	}
+	if _, err := q.Exec(ctx, `UPDATE linear_connections SET key_id = $1, token_sealed = $2, refresh_sealed = $3, expires_at = $4, updated_at = $5 WHERE org_id = $6`,
+		keyID, sealed, refresh, expiry(t), s.now(), orgID); err != nil {
+		return fmt.Errorf("linear: store refreshed tokens: %w", err)
+	}
+	return nil
+}
+
+const connCols = `org_id, organization_id, app_user_id, token_kind, expires_at, updated_at, key_id, token_sealed, refresh_sealed`
 
 func (s *Store) scan(r sqldb.Row) (Connection, error) {
 	var c Connection
 	var keyID string
-	var sealed []byte
-	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.UpdatedAt, &keyID, &sealed)
+	var sealed, refresh []byte
+	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.ExpiresAt, &c.UpdatedAt, &keyID, &sealed, &refresh)
 	if errors.Is(err, sqldb.ErrNoRows) {
 		return c, ErrNotConnected
 	}
@@ -101,6 +148,13 @@ func (s *Store) scan(r sqldb.Row) (Connection, error) {
 		return c, fmt.Errorf("linear: open token: %w", err)
 	}
 	c.token = string(token)
+	if len(refresh) > 0 {
+		rt, err := s.sealer.Open(keyID, refresh, []byte(c.OrgID+":refresh"))
+		if err != nil {
+			return c, fmt.Errorf("linear: open refresh token: %w", err)
+		}
+		c.refresh = string(rt)
+	}
 	return c, nil
 }
 
@@ -149,12 +203,12 @@ func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (in
 		return 0, err
 	}
 	for _, c := range conns {
-		keyID, sealed, err := s.sealer.Seal([]byte(c.token), []byte(c.OrgID))
-		if err != nil {
-			return 0, err
+		t := Tokens{Access: c.token, Refresh: c.refresh}
+		if c.ExpiresAt != nil {
+			t.Expiry = *c.ExpiresAt
 		}
-		if _, err := q.Exec(ctx, `UPDATE linear_connections SET key_id = $1, token_sealed = $2 WHERE org_id = $3`, keyID, sealed, c.OrgID); err != nil {
-			return 0, fmt.Errorf("linear: reseal: %w", err)
+		if err := s.UpdateTokens(ctx, q, c.OrgID, t); err != nil {
+			return 0, err
 		}
 	}
 	return len(conns), nil

@@ -6,6 +6,7 @@ package lineartest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,11 +27,72 @@ type Server struct {
 	acts     []string
 	lookups  int
 	changed  chan struct{}
+
+	valid     map[string]bool // accepted Authorization headers besides Auth
+	codes     map[string]bool // OAuth codes not yet used
+	refreshes int
+	rotation  map[string]string // live refresh token → its access token
+	n         int
+}
+
+// AddCode makes code exchangeable once at POST /oauth/token.
+func (s *Server) AddCode(code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codes[code] = true
+}
+
+// Refreshes counts refresh grants.
+func (s *Server) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+// token answers the OAuth token endpoint: codes and refresh tokens are
+// single-use, and a refresh revokes the access token it replaces.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	issue := func() {
+		s.n++
+		access, refresh := fmt.Sprintf("lin_oauth_access_%d", s.n), fmt.Sprintf("lin_refresh_%d", s.n)
+		s.valid["Bearer "+access] = true
+		s.rotation[refresh] = access
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 86399, "scope": "read,write"})
+	}
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		if !s.codes[r.PostForm.Get("code")] {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		delete(s.codes, r.PostForm.Get("code"))
+		issue()
+	case "refresh_token":
+		s.refreshes++
+		old, ok := s.rotation[r.PostForm.Get("refresh_token")]
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		delete(s.rotation, r.PostForm.Get("refresh_token"))
+		delete(s.valid, "Bearer "+old)
+		issue()
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"unsupported_grant_type"}`))
+	}
 }
 
 // New starts a fake Linear that accepts the Authorization header auth.
 func New(auth, appUserID, organizationID string) *Server {
-	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, changed: make(chan struct{}, 1000)}
+	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, changed: make(chan struct{}, 1000),
+		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -67,8 +129,15 @@ func (s *Server) Lookups() int {
 func (s *Server) Changed() <-chan struct{} { return s.changed }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/oauth/token" {
+		s.token(w, r)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	if r.Header.Get("Authorization") != s.Auth {
+	s.mu.Lock()
+	ok := r.Header.Get("Authorization") == s.Auth || s.valid[r.Header.Get("Authorization")]
+	s.mu.Unlock()
+	if !ok {
 		w.WriteHeader(http.StatusUnauthorized)
 		_, _ = w.Write([]byte(`{"errors":[{"message":"Authentication required"}]}`))
 		return

@@ -1,0 +1,3 @@
+-- OAuth connections keep a (sealed) refresh token and the access token's expiry.
+ALTER TABLE linear_connections ADD COLUMN refresh_sealed BYTEA;
+ALTER TABLE linear_connections ADD COLUMN expires_at TIMESTAMPTZ;

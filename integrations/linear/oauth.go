@@ -1,0 +1,144 @@
+// Connecting a Linear workspace by OAuth, as an app actor (actor=app), and
+// keeping its token fresh: Linear access tokens last about a day and refresh
+// tokens rotate, so a token within 5 minutes of expiry is refreshed first,
+// one refresh per connection at a time across goroutines and replicas.
+package linear
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Khan/genqlient/graphql"
+	"golang.org/x/oauth2"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
+)
+
+// Scopes the app asks for.
+const Scopes = "read,write,app:assignable,app:mentionable"
+
+const refreshMargin = 5 * time.Minute
+
+func (a *App) oauthConfig() *oauth2.Config {
+	return &oauth2.Config{
+		ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret,
+		RedirectURL: strings.TrimRight(a.cfg.PublicURL, "/") + "/oauth/linear/callback",
+		Scopes:      []string{Scopes},
+		// AuthStyle is explicit: auto-detection re-POSTs the same refresh token after an error.
+		Endpoint: oauth2.Endpoint{AuthURL: a.cfg.AuthorizeURL, TokenURL: a.cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+	}
+}
+
+// ConnectURL starts the OAuth install for an org.
+func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, error) {
+	if a.cfg.ClientID == "" {
+		return "", errs.New(errs.ErrUnprocessable, "not_configured", "LINEAR_CLIENT_ID is not configured")
+	}
+	st, err := a.states.Issue(ctx, a.db, "linear_install", oauthstate.State{OrgID: orgID, UserID: adminID})
+	if err != nil {
+		return "", err
+	}
+	u := a.oauthConfig().AuthCodeURL(st, oauth2.SetAuthURLParam("actor", "app"), oauth2.SetAuthURLParam("prompt", "consent"))
+	return strings.Replace(u, url.QueryEscape(Scopes), Scopes, 1), nil
+}
+
+// Callback finishes the install: code → tokens → viewer → connection.
+func (a *App) Callback(ctx context.Context, signedState, code string) (Connection, error) {
+	st, err := a.states.Consume(ctx, a.db, signedState, "linear_install")
+	if err != nil {
+		return Connection{}, err
+	}
+	tok, err := a.oauthConfig().Exchange(ctx, code)
+	if err != nil {
+		return Connection{}, errs.New(errs.ErrInvalid, "bad_code", "Linear did not accept the authorization code")
+	}
+	c := Connection{OrgID: st.OrgID, TokenKind: "oauth", token: tok.AccessToken}
+	v, err := Viewer(ctx, a.rawClient(c))
+	if err != nil {
+		return Connection{}, fmt.Errorf("linear: read viewer: %w", err)
+	}
+	c.AppUserID, c.OrganizationID = v.Viewer.Id, v.Viewer.Organization.Id
+	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if err := a.store.Connect(ctx, tx, c, Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: tok.Expiry}, st.UserID); err != nil {
+			return err
+		}
+		return a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: st.OrgID, ActorID: st.UserID, Action: "linear.connect", Target: c.OrganizationID,
+			Detail: map[string]any{"app_user_id": c.AppUserID, "token_kind": "oauth"}})
+	})
+	return c, err
+}
+
+// client is a GraphQL client for a connection, refreshing its token first
+// when it is about to expire.
+func (a *App) client(ctx context.Context, c Connection) (graphql.Client, error) {
+	if c.refresh != "" && c.ExpiresAt != nil && time.Now().Add(refreshMargin).After(*c.ExpiresAt) {
+		fresh, err := a.refresh(ctx, c.OrgID)
+		if err != nil {
+			return nil, err
+		}
+		c = fresh
+	}
+	return a.rawClient(c), nil
+}
+
+// refresh rotates an org's tokens under a lock, re-reading first so that
+// waiters use the token the winner obtained.
+func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
+	unlock, err := a.lock(ctx, orgID)
+	if err != nil {
+		return Connection{}, err
+	}
+	defer unlock()
+	c, err := a.store.ByOrg(ctx, a.db, orgID)
+	if err != nil {
+		return Connection{}, err
+	}
+	if c.ExpiresAt == nil || time.Now().Add(refreshMargin).Before(*c.ExpiresAt) {
+		return c, nil // refreshed meanwhile
+	}
+	tok, err := a.oauthConfig().TokenSource(ctx, &oauth2.Token{RefreshToken: c.refresh, Expiry: time.Unix(1, 0)}).Token()
+	if err != nil {
+		return Connection{}, fmt.Errorf("linear: refresh the connection's token: %w", err)
+	}
+	t := Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: tok.Expiry}
+	if t.Refresh == "" {
+		t.Refresh = c.refresh
+	}
+	if err := a.store.UpdateTokens(ctx, a.db, orgID, t); err != nil {
+		return Connection{}, err
+	}
+	return a.store.ByOrg(ctx, a.db, orgID)
+}
+
+var localLocks sync.Map
+
+// lock: a PostgreSQL advisory lock held on its own connection, or a mutex
+// on SQLite (one process).
+func (a *App) lock(ctx context.Context, orgID string) (func(), error) {
+	key := "linear-connection:" + orgID
+	if a.db.Dialect() != sqldb.Postgres {
+		m, _ := localLocks.LoadOrStore(key, &sync.Mutex{})
+		mu := m.(*sync.Mutex)
+		mu.Lock()
+		return mu.Unlock, nil
+	}
+	conn, err := a.db.Pool().Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("linear: lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("linear: lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key)
+		conn.Release()
+	}, nil
+}
