@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -54,13 +53,12 @@ type Chain struct {
 
 // Runtime hands credentials to running workspaces.
 type Runtime struct {
-	db         *sqldb.DB
-	store      *Store
-	endpoints  map[string]oauthrefresh.Endpoint // by agent
-	flight     singleflight.Group
-	localLocks sync.Map // credential id → *sync.Mutex (SQLite: one process)
-	log        *slog.Logger
-	now        func() time.Time
+	db        *sqldb.DB
+	store     *Store
+	endpoints map[string]oauthrefresh.Endpoint // by agent
+	flight    singleflight.Group
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // NewRuntime builds the runtime with the agents' token endpoints.
@@ -141,7 +139,7 @@ func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int
 func (r *Runtime) refresh(ctx context.Context, ch Chain, seen Credential, force bool) (Credential, Secret, error) {
 	key := fmt.Sprintf("%s@%d", seen.ID, seen.Version)
 	v, err, _ := r.flight.Do(key, func() (any, error) {
-		unlock, err := r.lock(ctx, seen.ID)
+		unlock, err := r.db.Lock(ctx, "credential:"+seen.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -196,29 +194,6 @@ func (r *Runtime) refresh(ctx context.Context, ch Chain, seen Credential, force 
 type opened struct {
 	c   Credential
 	sec Secret
-}
-
-// lock serializes refreshes of one credential: a session advisory lock on a
-// dedicated PostgreSQL connection, or a mutex on SQLite (one process).
-func (r *Runtime) lock(ctx context.Context, id string) (func(), error) {
-	if r.db.Dialect() != sqldb.Postgres {
-		m, _ := r.localLocks.LoadOrStore(id, &sync.Mutex{})
-		mu := m.(*sync.Mutex)
-		mu.Lock()
-		return mu.Unlock, nil
-	}
-	conn, err := r.db.Pool().Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("refresh lock: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, "credential:"+id); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("refresh lock: %w", err)
-	}
-	return func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, "credential:"+id)
-		conn.Release()
-	}, nil
 }
 
 // issue builds the answer: the agent's variables for exactly one credential.

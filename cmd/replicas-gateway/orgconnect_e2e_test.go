@@ -65,16 +65,7 @@ func (f *connectFixture) api(t *testing.T, method, path, body string) (int, map[
 	t.Helper()
 	headers := map[string]string{"Authorization": "Bearer " + f.token, "Content-Type": "application/json"}
 	if method == http.MethodGet {
-		req, _ := http.NewRequest(method, f.g.url+path, nil)
-		req.Header.Set("Authorization", "Bearer "+f.token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out := map[string]any{}
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return getJSON(t, f.g.url+path, f.token)
 	}
 	return post2(t, method, f.g.url+path, headers, body)
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,6 +67,7 @@ type DB struct {
 	dialect Dialect
 	pool    *pgxpool.Pool
 	sqlite  *sql.DB
+	locks   sync.Map // Lock's mutexes (SQLite)
 }
 
 // OpenPostgres connects to url with pgxpool. searchPath, when not empty, pins

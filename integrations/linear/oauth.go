@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
@@ -91,7 +90,7 @@ func (a *App) client(ctx context.Context, c Connection) (graphql.Client, error) 
 // refresh rotates an org's tokens under a lock, re-reading first so that
 // waiters use the token the winner obtained.
 func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
-	unlock, err := a.lock(ctx, orgID)
+	unlock, err := a.db.Lock(ctx, "linear-connection:"+orgID)
 	if err != nil {
 		return Connection{}, err
 	}
@@ -115,30 +114,4 @@ func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
 		return Connection{}, err
 	}
 	return a.store.ByOrg(ctx, a.db, orgID)
-}
-
-var localLocks sync.Map
-
-// lock: a PostgreSQL advisory lock held on its own connection, or a mutex
-// on SQLite (one process).
-func (a *App) lock(ctx context.Context, orgID string) (func(), error) {
-	key := "linear-connection:" + orgID
-	if a.db.Dialect() != sqldb.Postgres {
-		m, _ := localLocks.LoadOrStore(key, &sync.Mutex{})
-		mu := m.(*sync.Mutex)
-		mu.Lock()
-		return mu.Unlock, nil
-	}
-	conn, err := a.db.Pool().Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("linear: lock: %w", err)
-	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("linear: lock: %w", err)
-	}
-	return func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key)
-		conn.Release()
-	}, nil
 }
