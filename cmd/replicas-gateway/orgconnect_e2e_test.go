@@ -317,3 +317,17 @@ func TestRelinkAndAdminLink(t *testing.T) {
 		t.Fatalf("%d link changes audited", n)
 	}
 }
+
+func TestConnectWebhookThenCode(t *testing.T) {
+	t.Parallel()
+	f := newConnectFixture(t)
+	f.installationWebhook(t, 77, 500, "boss") // arrives first: recorded, not bound
+	f.g.idle(t)
+	if f.boundOrg(t, 77) != "" {
+		t.Fatal("the webhook alone bound the installation")
+	}
+	if code, ans := f.setup(t, 77, f.connectState(t), "code-boss"); code != 200 || ans["bound"] != true {
+		t.Fatalf("setup = %d %v", code, ans)
+	}
+	f.checkAutoLink(t)
+}
