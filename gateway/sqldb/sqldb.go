@@ -67,7 +67,8 @@ type DB struct {
 	dialect Dialect
 	pool    *pgxpool.Pool
 	sqlite  *sql.DB
-	locks   sync.Map // Lock's mutexes (SQLite)
+	locks   sync.Map      // Lock's mutexes (SQLite)
+	slots   chan struct{} // bounds connections held by Lock (PostgreSQL)
 }
 
 // OpenPostgres connects to url with pgxpool. searchPath, when not empty, pins
@@ -80,11 +81,16 @@ func OpenPostgres(ctx context.Context, url, searchPath string) (*DB, error) {
 	if searchPath != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = searchPath
 	}
+	if !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < 10 {
+		cfg.MaxConns = 10 // pgx's default (4 on 2 cores) is tight for the queue plus HTTP
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	return &DB{dialect: Postgres, pool: pool}, nil
+	// Locks hold a connection each while their work runs queries on others:
+	// let them take at most half of the pool so the work can always proceed.
+	return &DB{dialect: Postgres, pool: pool, slots: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
 }
 
 // OpenSQLite opens (creating it if needed) the database file path. The pool has

@@ -3,6 +3,7 @@ package sqldb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -133,5 +134,31 @@ func TestUnavailable(t *testing.T) {
 	_, err = db.Exec(ctx, "SELECT 1")
 	if !sqldb.IsUnavailable(err) {
 		t.Fatalf("connection refused is not unavailable: %v", err)
+	}
+}
+
+// Many locks at once never starve the pool: each holder can still query.
+func TestLocksLeaveConnectionsForWork(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.New(t, sqldb.Postgres)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, 60)
+	for i := 0; i < 60; i++ {
+		go func() {
+			unlock, err := db.Lock(ctx, fmt.Sprint("key-", i))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer unlock()
+			var one int
+			errs <- db.QueryRow(ctx, `SELECT 1`).Scan(&one)
+		}()
+	}
+	for i := 0; i < 60; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
