@@ -57,6 +57,65 @@ func (v *CommentCreateResponse) GetCommentCreate() CommentCreateCommentCreateCom
 	return v.CommentCreate
 }
 
+// IssueAttachmentsIssue includes the requested fields of the GraphQL type Issue.
+// The GraphQL type's documentation follows.
+//
+// An issue is the core work item in Linear. Issues belong to a team, have a workflow status, can be assigned to users, carry a priority level, and can be organized into projects and cycles. Issues support sub-issues (parent-child hierarchy up to 10 levels deep), labels, due dates, estimates, and SLA tracking. They can also be linked to other issues via relations, attached to releases, and tracked through their full history of changes.
+type IssueAttachmentsIssue struct {
+	// The unique identifier of the entity.
+	Id string `json:"id"`
+	// Attachments associated with the issue.
+	Attachments IssueAttachmentsIssueAttachmentsAttachmentConnection `json:"attachments"`
+}
+
+// GetId returns IssueAttachmentsIssue.Id, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsIssue) GetId() string { return v.Id }
+
+// GetAttachments returns IssueAttachmentsIssue.Attachments, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsIssue) GetAttachments() IssueAttachmentsIssueAttachmentsAttachmentConnection {
+	return v.Attachments
+}
+
+// IssueAttachmentsIssueAttachmentsAttachmentConnection includes the requested fields of the GraphQL type AttachmentConnection.
+type IssueAttachmentsIssueAttachmentsAttachmentConnection struct {
+	Nodes []IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment `json:"nodes"`
+}
+
+// GetNodes returns IssueAttachmentsIssueAttachmentsAttachmentConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsIssueAttachmentsAttachmentConnection) GetNodes() []IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment {
+	return v.Nodes
+}
+
+// IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment includes the requested fields of the GraphQL type Attachment.
+// The GraphQL type's documentation follows.
+//
+// An attachment linking external content to an issue. Attachments represent connections to external resources such as GitHub pull requests, Slack messages, Zendesk tickets, Figma files, Sentry issues, Intercom conversations, and plain URLs. Each attachment has a title and subtitle displayed in the Linear UI, a URL serving as both the link destination and unique identifier per issue, and optional metadata specific to the source integration.
+type IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment struct {
+	// The URL of the external resource this attachment links to. Also serves as a unique identifier for the attachment within an issue; no two attachments on the same issue can share the same URL.
+	Url string `json:"url"`
+	// The source type of the attachment, derived from the source metadata. Returns the integration type (e.g., 'github', 'slack', 'zendesk') or 'unknown' if no source is set.
+	SourceType string `json:"sourceType"`
+}
+
+// GetUrl returns IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment.Url, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment) GetUrl() string {
+	return v.Url
+}
+
+// GetSourceType returns IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment.SourceType, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsIssueAttachmentsAttachmentConnectionNodesAttachment) GetSourceType() string {
+	return v.SourceType
+}
+
+// IssueAttachmentsResponse is returned by IssueAttachments on success.
+type IssueAttachmentsResponse struct {
+	// One specific issue, looked up by its unique identifier.
+	Issue IssueAttachmentsIssue `json:"issue"`
+}
+
+// GetIssue returns IssueAttachmentsResponse.Issue, and is useful for accessing the field via an interface.
+func (v *IssueAttachmentsResponse) GetIssue() IssueAttachmentsIssue { return v.Issue }
+
 // UserEmailResponse is returned by UserEmail on success.
 type UserEmailResponse struct {
 	// Fetches a specific user by their ID.
@@ -150,6 +209,14 @@ func (v *__CommentCreateInput) GetIssueId() string { return v.IssueId }
 // GetBody returns __CommentCreateInput.Body, and is useful for accessing the field via an interface.
 func (v *__CommentCreateInput) GetBody() string { return v.Body }
 
+// __IssueAttachmentsInput is used internally by genqlient
+type __IssueAttachmentsInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __IssueAttachmentsInput.Id, and is useful for accessing the field via an interface.
+func (v *__IssueAttachmentsInput) GetId() string { return v.Id }
+
 // __UserEmailInput is used internally by genqlient
 type __UserEmailInput struct {
 	Id string `json:"id"`
@@ -219,6 +286,48 @@ func CommentCreate(
 	}
 
 	data_ = &CommentCreateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by IssueAttachments.
+const IssueAttachments_Operation = `
+query IssueAttachments ($id: String!) {
+	issue(id: $id) {
+		id
+		attachments(first: 50) {
+			nodes {
+				url
+				sourceType
+			}
+		}
+	}
+}
+`
+
+// The issue's attachments: a linked GitHub pull request, commit or issue names
+// the repository a workspace works in when no team mapping does.
+func IssueAttachments(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *IssueAttachmentsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "IssueAttachments",
+		Query:  IssueAttachments_Operation,
+		Variables: &__IssueAttachmentsInput{
+			Id: id,
+		},
+	}
+
+	data_ = &IssueAttachmentsResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -1,6 +1,7 @@
 // Interpreting a recorded Linear delivery: an issue assigned or delegated to
 // the Replicas app user, an issue created already assigned to it, or an agent
-// session created for it, by a real user whose email matches a member.
+// session created (or prompted) for it, by a real user whose email matches a
+// member of the connected org.
 package linear
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -16,6 +18,8 @@ import (
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
+// actor is UserActorWebhookPayload (an entity delivery's actor) or
+// UserChildWebhookPayload (a session's creator, an activity's user; no type).
 type actor struct {
 	ID    string `json:"id"`
 	Type  string `json:"type"`
@@ -29,6 +33,7 @@ type team struct {
 	Name string `json:"name"`
 }
 
+// issue is IssueWebhookPayload or IssueWithDescriptionChildWebhookPayload.
 type issue struct {
 	ID          string  `json:"id"`
 	Identifier  string  `json:"identifier"`
@@ -42,24 +47,18 @@ type issue struct {
 	Team        *team   `json:"team"`
 }
 
-type entityDelivery struct {
+// payload holds the fields of an Issue delivery (actor, data, updatedFrom)
+// and of an AgentSessionEvent (appUserId, agentSession, agentActivity,
+// promptContext); their names do not collide, so one decode reads either.
+type payload struct {
 	envelope
-	Actor       actor                      `json:"actor"`
-	Data        issue                      `json:"data"`
-	UpdatedFrom map[string]json.RawMessage `json:"updatedFrom"`
-}
-
-type sessionDelivery struct {
-	envelope
-	AppUserID    string `json:"appUserId"`
-	AgentSession struct {
-		ID        string `json:"id"`
-		URL       string `json:"url"`
-		Issue     *issue `json:"issue"`
-		Creator   *actor `json:"creator"`
-		CreatorID string `json:"creatorId"`
-	} `json:"agentSession"`
+	Actor         actor                      `json:"actor"`
+	Data          issue                      `json:"data"`
+	UpdatedFrom   map[string]json.RawMessage `json:"updatedFrom"`
+	AppUserID     string                     `json:"appUserId"`
+	AgentSession  *session                   `json:"agentSession"`
 	AgentActivity *struct {
+		User    *actor `json:"user"`
 		Content struct {
 			Body string `json:"body"`
 		} `json:"content"`
@@ -67,129 +66,246 @@ type sessionDelivery struct {
 	PromptContext string `json:"promptContext"`
 }
 
-// request is a decoded trigger before identity and credentials.
+type session struct {
+	ID      string `json:"id"`
+	Issue   *issue `json:"issue"`
+	Creator *actor `json:"creator"`
+}
+
+// parse decodes a delivery body.
+func parse(body []byte) (payload, error) {
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return payload{}, fmt.Errorf("linear payload: %w", err)
+	}
+	return p, nil
+}
+
+// request is a recognized trigger before identity and credentials.
 type request struct {
 	conn      Connection
 	who       actor
 	issue     issue
-	kind      string // assign, delegate, create, session
+	kind      string // assign, delegate, create, session, prompt
 	sessionID string
 	prompt    string
 }
 
-// Interpret decides what a delivery causes.
-func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, error) {
-	var env envelope
-	if err := json.Unmarshal(d.Body, &env); err != nil {
-		return intake.Plan{}, fmt.Errorf("linear payload: %v: %w", err, intake.ErrPermanent)
-	}
-	conn, err := a.store.ByOrganization(ctx, a.db, env.OrganizationID)
-	if errors.Is(err, ErrNotConnected) {
-		return intake.Plan{Outcome: "ignored: linear organization not connected"}, nil
-	}
-	if err != nil {
-		return intake.Plan{}, err
-	}
-	var req *request
-	switch env.Type {
+// Outcomes of deliveries that launch nothing (intake adds its own).
+const (
+	OutcomeNotConnected = "ignored: linear organization not connected"
+	OutcomeNotAssigned  = "ignored: not assigned to the app"
+	OutcomeAppActor     = "ignored: app actor"
+	OutcomeUnknownUser  = "unknown_user"
+)
+
+// trigger recognizes what a delivery asks of the app user appUserID, or says
+// why it asks nothing.
+func trigger(p payload, appUserID string) (*request, string) {
+	switch p.Type {
 	case "Issue":
-		var p entityDelivery
-		if err := json.Unmarshal(d.Body, &p); err != nil {
-			return intake.Plan{}, fmt.Errorf("linear issue payload: %v: %w", err, intake.ErrPermanent)
+		if r := issueTrigger(p, appUserID); r != nil {
+			return r, ""
 		}
-		req = issueTrigger(conn, p)
+		return nil, OutcomeNotAssigned
 	case "AgentSessionEvent":
-		var p sessionDelivery
-		if err := json.Unmarshal(d.Body, &p); err != nil {
-			return intake.Plan{}, fmt.Errorf("linear session payload: %v: %w", err, intake.ErrPermanent)
-		}
-		if p.Action != "created" {
-			return intake.Plan{OrgID: conn.OrgID, Outcome: "ignored: agent session " + p.Action}, nil
-		}
-		if p.AgentSession.Creator == nil || p.AgentSession.Issue == nil {
-			return intake.Plan{OrgID: conn.OrgID, Outcome: "ignored: agent session without a creator or issue"}, nil
-		}
-		who := *p.AgentSession.Creator
-		if who.Type == "" {
-			who.Type = "user"
-		}
-		req = &request{conn: conn, who: who, issue: *p.AgentSession.Issue, kind: "session", sessionID: p.AgentSession.ID, prompt: p.PromptContext}
+		return sessionTrigger(p, appUserID)
 	}
-	if req == nil {
-		return intake.Plan{OrgID: conn.OrgID, Outcome: "ignored: not assigned to the app"}, nil
-	}
-	return a.plan(ctx, *req)
+	return nil, fmt.Sprintf("ignored: %s %s", p.Type, p.Action)
 }
 
-// issueTrigger recognizes an assignment or delegation to the app user.
-func issueTrigger(conn Connection, p entityDelivery) *request {
-	is := func(v *string) bool { return v != nil && *v == conn.AppUserID }
+// issueTrigger: an update whose assigneeId or delegateId changed to the app
+// user (updatedFrom holds the previous values of changed fields only), or a
+// creation already assigned or delegated to it.
+func issueTrigger(p payload, appUserID string) *request {
+	is := func(v *string) bool { return appUserID != "" && v != nil && *v == appUserID }
 	changedTo := func(field string, now *string) bool {
 		prev, changed := p.UpdatedFrom[field]
 		if !changed || !is(now) {
 			return false
 		}
 		var was *string
-		_ = json.Unmarshal(prev, &was) // null or a string; anything else counts as a change
+		if err := json.Unmarshal(prev, &was); err != nil {
+			return true // not null and not a string: it was something else
+		}
 		return !is(was)
 	}
-	base := request{conn: conn, who: p.Actor, issue: p.Data}
+	r := request{who: p.Actor, issue: p.Data}
 	switch {
-	case p.Action == "create" && is(p.Data.DelegateID):
-		base.kind = "delegate"
-	case p.Action == "create" && is(p.Data.AssigneeID):
-		base.kind = "assign"
+	case p.Action == "create" && (is(p.Data.AssigneeID) || is(p.Data.DelegateID)):
+		r.kind = "create"
 	case p.Action == "update" && changedTo("delegateId", p.Data.DelegateID):
-		base.kind = "delegate"
+		r.kind = "delegate"
 	case p.Action == "update" && changedTo("assigneeId", p.Data.AssigneeID):
-		base.kind = "assign"
+		r.kind = "assign"
 	default:
 		return nil
 	}
-	return &base
+	if r.issue.ID == "" {
+		return nil
+	}
+	return &r
 }
 
-// isAppActor: OAuth apps and integrations never trigger (their synthetic
-// emails end in @oauthapp.linear.app).
+// sessionTrigger: a session created for the app user asks for a workspace; a
+// prompt in it is a follow-up (it launches only when the session has no
+// workspace yet, which the shared trigger key decides).
+func sessionTrigger(p payload, appUserID string) (*request, string) {
+	s := p.AgentSession
+	if s == nil || s.ID == "" || s.Issue == nil || s.Issue.ID == "" {
+		return nil, "ignored: agent session without an issue"
+	}
+	if p.AppUserID != "" && p.AppUserID != appUserID {
+		return nil, OutcomeNotAssigned
+	}
+	r := request{issue: *s.Issue, sessionID: s.ID}
+	var who *actor
+	switch p.Action {
+	case "created":
+		r.kind, r.prompt, who = "session", p.PromptContext, s.Creator
+	case "prompted":
+		r.kind, who = "prompt", s.Creator
+		if p.AgentActivity != nil {
+			r.prompt = p.AgentActivity.Content.Body
+			if p.AgentActivity.User != nil {
+				who = p.AgentActivity.User
+			}
+		}
+	default:
+		return nil, "ignored: agent session " + p.Action
+	}
+	if who == nil || who.ID == "" {
+		return nil, OutcomeAppActor // started by automation or another agent
+	}
+	r.who = *who
+	if r.who.Type == "" {
+		r.who.Type = "user" // UserChildWebhookPayload is always a user
+	}
+	return &r, ""
+}
+
+// isAppActor: OAuth apps and integrations never trigger; an app acting as a
+// user has a synthetic @oauthapp.linear.app email.
 func isAppActor(who actor) bool {
-	return who.Type != "user" || strings.HasSuffix(strings.ToLower(who.Email), "@oauthapp.linear.app")
+	return who.Type != "user" || isAppEmail(who.Email)
 }
 
-func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
-	if isAppActor(r.who) {
-		return intake.Plan{OrgID: r.conn.OrgID, Outcome: "ignored: app actor"}, nil
+func isAppEmail(email string) bool {
+	return strings.HasSuffix(identity.NormalizeEmail(email), "@oauthapp.linear.app")
+}
+
+// Interpret decides what a delivery causes.
+func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, error) {
+	p, err := parse(d.Body)
+	if err != nil {
+		return intake.Plan{}, fmt.Errorf("%w: %w", err, intake.ErrPermanent)
 	}
-	email := r.who.Email
-	if email == "" {
-		client, err := a.client(ctx, r.conn)
-		if err != nil {
-			return intake.Plan{}, err
-		}
-		resp, err := UserEmail(ctx, client, r.who.ID)
-		if err != nil {
-			return intake.Plan{}, fmt.Errorf("linear: look up user %s: %w", r.who.ID, err)
-		}
-		email = resp.User.Email
-		if strings.HasSuffix(strings.ToLower(email), "@oauthapp.linear.app") {
-			return intake.Plan{OrgID: r.conn.OrgID, Outcome: "ignored: app actor"}, nil
-		}
-	}
-	member, err := a.ids.MemberByEmail(ctx, a.db, r.conn.OrgID, email)
-	if errors.Is(err, identity.ErrNotFound) {
-		return a.refusal(r, "unknown_user", fmt.Sprintf(
-			"Replicas found no member of this organization with the email %s, so no workspace was launched. Ask an org admin to add that email to Replicas.", identity.NormalizeEmail(email))), nil
+	conn, err := a.store.ByOrganization(ctx, a.db, p.OrganizationID)
+	if errors.Is(err, ErrNotConnected) {
+		return intake.Plan{Outcome: OutcomeNotConnected}, nil
 	}
 	if err != nil {
 		return intake.Plan{}, err
 	}
+	req, outcome := trigger(p, conn.AppUserID)
+	if req == nil {
+		return intake.Plan{OrgID: conn.OrgID, Outcome: outcome}, nil
+	}
+	req.conn = conn
+	return a.plan(ctx, *req)
+}
+
+// email is the actor's email: the payload's when present (so a changed email
+// always wins), otherwise Linear's user(id:).
+func (a *App) email(ctx context.Context, r request) (string, error) {
+	if r.who.Email != "" {
+		return r.who.Email, nil
+	}
+	client, err := a.client(ctx, r.conn)
+	if err != nil {
+		return "", err
+	}
+	resp, err := UserEmail(ctx, client, r.who.ID)
+	if err != nil {
+		return "", fmt.Errorf("linear: look up user %s: %w", r.who.ID, err)
+	}
+	return resp.User.Email, nil
+}
+
+// repository is the team's mapped repository, else the first GitHub
+// repository linked from the issue's attachments, else none.
+func (a *App) repository(ctx context.Context, r request) (string, error) {
 	teams := []string{r.issue.TeamID}
 	if r.issue.Team != nil {
 		teams = []string{r.issue.Team.Key, r.issue.Team.ID}
 	}
 	repo, err := a.store.TeamRepository(ctx, a.db, r.conn.OrgID, teams...)
+	if err != nil || repo != "" {
+		return repo, err
+	}
+	client, err := a.client(ctx, r.conn)
+	if err != nil {
+		return "", err
+	}
+	resp, err := IssueAttachments(ctx, client, r.issue.ID)
+	if err != nil {
+		return "", fmt.Errorf("linear: attachments of issue %s: %w", r.issue.ID, err)
+	}
+	for _, at := range resp.Issue.Attachments.Nodes {
+		if repo := githubRepository(at.Url); repo != "" {
+			return repo, nil
+		}
+	}
+	return "", nil
+}
+
+// githubRepository is "owner/name" of a github.com link to a repository or
+// anything inside one (pull request, commit, issue), else "".
+func githubRepository(link string) string {
+	u, err := url.Parse(link)
+	if err != nil || !strings.EqualFold(u.Hostname(), "github.com") {
+		return ""
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
+		return ""
+	}
+	return parts[0] + "/" + strings.TrimSuffix(parts[1], ".git")
+}
+
+func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
+	if isAppActor(r.who) {
+		return intake.Plan{OrgID: r.conn.OrgID, Outcome: OutcomeAppActor}, nil
+	}
+	email, err := a.email(ctx, r)
 	if err != nil {
 		return intake.Plan{}, err
 	}
+	if isAppEmail(email) {
+		return intake.Plan{OrgID: r.conn.OrgID, Outcome: OutcomeAppActor}, nil
+	}
+	if strings.TrimSpace(email) == "" {
+		return a.refusal(r, OutcomeUnknownUser, fmt.Sprintf(
+			"Replicas could not read the email of the Linear user %s, so no workspace was launched.", r.who.Name)), nil
+	}
+	member, err := a.ids.MemberByEmail(ctx, a.db, r.conn.OrgID, email)
+	if errors.Is(err, identity.ErrNotFound) {
+		return a.refusal(r, OutcomeUnknownUser, fmt.Sprintf(
+			"Replicas found no member of this organization with the email %s, so no workspace was launched. Ask an org admin to add that email to Replicas.",
+			identity.NormalizeEmail(email))), nil
+	}
+	if err != nil {
+		return intake.Plan{}, err
+	}
+	repo, err := a.repository(ctx, r)
+	if err != nil {
+		return intake.Plan{}, err
+	}
+	return intake.Plan{OrgID: r.conn.OrgID, Trigger: a.launchTrigger(r, member.ID, repo), Then: a.then(r)}, nil
+}
+
+// launchTrigger is the workspace request for r on behalf of userID.
+func (a *App) launchTrigger(r request, userID, repo string) *launch.Trigger {
 	body := r.issue.Description
 	if r.prompt != "" {
 		body = strings.TrimSpace(body + "\n\n" + r.prompt)
@@ -203,25 +319,32 @@ func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
 	if r.issue.Team != nil {
 		details["team"] = r.issue.Team.Key
 	}
-	trigger := &launch.Trigger{
-		OrgID: r.conn.OrgID, UserID: member.ID, TriggerKey: key,
+	return &launch.Trigger{
+		OrgID: r.conn.OrgID, UserID: userID, TriggerKey: key,
 		Source:     launch.Source{Kind: "linear", URL: r.issue.URL, Details: details},
 		Task:       launch.Task{Title: r.issue.Identifier + ": " + r.issue.Title, Body: body, URL: r.issue.URL},
 		Repository: launch.Repository{FullName: repo},
 	}
-	return intake.Plan{OrgID: r.conn.OrgID, Trigger: trigger, Then: func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error {
+}
+
+// then acknowledges in the committing transaction: a thought in the session
+// at once (the link follows from ReportTx when launched), a note on a
+// follow-up prompt, or why nothing launched.
+func (a *App) then(r request) func(context.Context, sqldb.Tx, *launch.Workspace, error) error {
+	return func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error {
 		switch {
+		case ws != nil && r.sessionID != "":
+			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Launching a Replicas workspace for this issue…")
 		case ws != nil:
-			if r.sessionID != "" {
-				return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Launching a Replicas workspace for this issue…")
-			}
 			return nil // the comment with the link comes when it is launched (ReportTx)
+		case errors.Is(launchErr, launch.ErrDuplicate) && r.kind == "prompt":
+			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: this session already has a Replicas workspace.")
 		case errors.Is(launchErr, launch.ErrDuplicate):
 			return nil
 		default:
-			return a.explain(ctx, tx, r, "Nothing was launched: at least one coding agent must be configured. Add a Claude or Codex credential in Replicas (Coding Agents settings) and assign the issue again.")
+			return a.explain(ctx, tx, r, "Nothing was launched: at least one coding agent must be configured. Add a Claude or Codex credential in Replicas (Coding Agents settings) and try again.")
 		}
-	}}, nil
+	}
 }
 
 func (a *App) refusal(r request, outcome, text string) intake.Plan {

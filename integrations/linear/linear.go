@@ -121,9 +121,9 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 	if id == "" {
 		return intake.Delivery{}, errs.Invalid("Linear-Delivery is required")
 	}
-	event := env.Type
+	event := h.Get("Linear-Event")
 	if event == "" {
-		event = h.Get("Linear-Event")
+		event = env.Type
 	}
 	return intake.Delivery{DeliveryID: id, Event: event + "." + env.Action, Body: body}, nil
 }

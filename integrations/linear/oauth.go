@@ -6,6 +6,7 @@ package linear
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -74,21 +75,39 @@ func (a *App) Callback(ctx context.Context, signedState, code string) (Connectio
 	return c, err
 }
 
+// ErrReconnect: the connection's token expired and cannot be refreshed
+// (Linear refused the refresh token, or an earlier refresh ended without a
+// known outcome, so its single-use refresh token may be spent).
+var ErrReconnect = errs.New(errs.ErrUnprocessable, "linear_reconnect", "the Linear connection must be reconnected: its token can no longer be refreshed")
+
 // client is a GraphQL client for a connection, refreshing its token first
-// when it is about to expire.
+// when it is about to expire. While a refresh fails the current token is used
+// for as long as it is valid.
 func (a *App) client(ctx context.Context, c Connection) (graphql.Client, error) {
-	if c.refresh != "" && c.ExpiresAt != nil && time.Now().Add(refreshMargin).After(*c.ExpiresAt) {
+	if a.needsRefresh(c) {
 		fresh, err := a.refresh(ctx, c.OrgID)
-		if err != nil {
+		switch {
+		case err == nil:
+			c = fresh
+		case a.now().Before(*c.ExpiresAt):
+			a.log.Warn("linear token refresh failed; using the current token until it expires", "org_id", c.OrgID, "error", err)
+		default:
 			return nil, err
 		}
-		c = fresh
 	}
 	return a.rawClient(c), nil
 }
 
-// refresh rotates an org's tokens under a lock, re-reading first so that
-// waiters use the token the winner obtained.
+func (a *App) needsRefresh(c Connection) bool {
+	return c.TokenKind == "oauth" && c.refresh != "" && c.ExpiresAt != nil && a.now().Add(refreshMargin).After(*c.ExpiresAt)
+}
+
+// refresh rotates an org's tokens. One refresh per connection at a time
+// (sqldb's named lock: an advisory lock on PostgreSQL, a mutex on SQLite),
+// re-reading first so waiters use the token the winner obtained. The
+// refresh token is single-use: the attempt is recorded before it is sent,
+// and a connection whose last attempt has no known outcome is never
+// refreshed again with the same token.
 func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
 	unlock, err := a.db.Lock(ctx, "linear-connection:"+orgID)
 	if err != nil {
@@ -99,18 +118,36 @@ func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
 	if err != nil {
 		return Connection{}, err
 	}
-	if c.ExpiresAt == nil || time.Now().Add(refreshMargin).Before(*c.ExpiresAt) {
+	if !a.needsRefresh(c) {
 		return c, nil // refreshed meanwhile
+	}
+	if c.RefreshState != "" {
+		return Connection{}, ErrReconnect
+	}
+	started, err := a.store.startRefresh(ctx, a.db, orgID, c.Version)
+	if err != nil {
+		return Connection{}, err
+	}
+	if !started {
+		return Connection{}, fmt.Errorf("linear: connection %s changed during its refresh", orgID)
 	}
 	tok, err := a.oauthConfig().TokenSource(ctx, &oauth2.Token{RefreshToken: c.refresh, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+			if err := a.store.refreshRejected(context.WithoutCancel(ctx), a.db, orgID); err != nil {
+				return Connection{}, err
+			}
+		}
+		// Otherwise the state stays in_flight: Linear may have rotated the token.
 		return Connection{}, fmt.Errorf("linear: refresh the connection's token: %w", err)
 	}
 	t := Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: tok.Expiry}
 	if t.Refresh == "" {
 		t.Refresh = c.refresh
 	}
-	if err := a.store.UpdateTokens(ctx, a.db, orgID, t); err != nil {
+	// The old refresh token is spent: store the new one even if ctx ends now.
+	if err := a.store.UpdateTokens(context.WithoutCancel(ctx), a.db, orgID, t); err != nil {
 		return Connection{}, err
 	}
 	return a.store.ByOrg(ctx, a.db, orgID)

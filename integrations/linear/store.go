@@ -36,9 +36,14 @@ type Connection struct {
 	AppUserID      string     `json:"app_user_id"`
 	TokenKind      string     `json:"token_kind"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	token          string
-	refresh        string
+	Version        int64      `json:"version"`
+	// RefreshState is "" when tokens are usable, "in_flight" after a refresh
+	// whose outcome is unknown and "rejected" after Linear refused one: both
+	// need a reconnect once the access token expires.
+	RefreshState string    `json:"refresh_state,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	token        string
+	refresh      string
 }
 
 // Tokens are what a connection authenticates with.
@@ -94,7 +99,8 @@ func (s *Store) Connect(ctx context.Context, q sqldb.Querier, c Connection, t To
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
 		ON CONFLICT (org_id) DO UPDATE SET organization_id = excluded.organization_id, app_user_id = excluded.app_user_id,
 			token_kind = excluded.token_kind, key_id = excluded.key_id, token_sealed = excluded.token_sealed,
-			refresh_sealed = excluded.refresh_sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+			refresh_sealed = excluded.refresh_sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at,
+			version = linear_connections.version + 1, refresh_state = ''`,
 		c.OrgID, c.OrganizationID, c.AppUserID, c.TokenKind, keyID, sealed, refresh, expiry(t), by, now)
 	if sqldb.IsUniqueViolation(err) {
 		return errs.Conflict("this Linear organization is already connected to another org")
@@ -117,26 +123,60 @@ func (s *Store) Disconnect(ctx context.Context, q sqldb.Querier, orgID string) e
 	return nil
 }
 
-// UpdateTokens stores refreshed tokens.
+// UpdateTokens stores refreshed tokens, which makes the connection usable
+// again.
 func (s *Store) UpdateTokens(ctx context.Context, q sqldb.Querier, orgID string, t Tokens) error {
+	return s.reseal(ctx, q, orgID, t, true)
+}
+
+func (s *Store) reseal(ctx context.Context, q sqldb.Querier, orgID string, t Tokens, refreshed bool) error {
 	keyID, sealed, refresh, err := s.seal(orgID, t)
 	if err != nil {
 		return err
 	}
-	if _, err := q.Exec(ctx, `UPDATE linear_connections SET key_id = $1, token_sealed = $2, refresh_sealed = $3, expires_at = $4, updated_at = $5 WHERE org_id = $6`,
-		keyID, sealed, refresh, expiry(t), s.now(), orgID); err != nil {
-		return fmt.Errorf("linear: store refreshed tokens: %w", err)
+	state := `refresh_state`
+	if refreshed {
+		state = `''`
+	}
+	n, err := q.Exec(ctx, `UPDATE linear_connections SET key_id = $1, token_sealed = $2, refresh_sealed = $3, expires_at = $4, updated_at = $5,
+		version = version + 1, refresh_state = `+state+` WHERE org_id = $6`,
+		keyID, sealed, refresh, expiry(t), s.now(), orgID)
+	if err != nil {
+		return fmt.Errorf("linear: store tokens: %w", err)
+	}
+	if n == 0 {
+		return ErrNotConnected
 	}
 	return nil
 }
 
-const connCols = `org_id, organization_id, app_user_id, token_kind, expires_at, updated_at, key_id, token_sealed, refresh_sealed`
+// startRefresh records that a refresh of the connection at version begins.
+// It is false when the connection changed meanwhile.
+func (s *Store) startRefresh(ctx context.Context, q sqldb.Querier, orgID string, version int64) (bool, error) {
+	n, err := q.Exec(ctx, `UPDATE linear_connections SET refresh_state = 'in_flight', version = version + 1, updated_at = $1
+		WHERE org_id = $2 AND version = $3 AND refresh_state = ''`, s.now(), orgID, version)
+	if err != nil {
+		return false, fmt.Errorf("linear: start refresh: %w", err)
+	}
+	return n == 1, nil
+}
+
+// refreshRejected records that Linear refused the refresh token.
+func (s *Store) refreshRejected(ctx context.Context, q sqldb.Querier, orgID string) error {
+	if _, err := q.Exec(ctx, `UPDATE linear_connections SET refresh_state = 'rejected', version = version + 1, updated_at = $1 WHERE org_id = $2`,
+		s.now(), orgID); err != nil {
+		return fmt.Errorf("linear: record refused refresh: %w", err)
+	}
+	return nil
+}
+
+const connCols = `org_id, organization_id, app_user_id, token_kind, expires_at, version, refresh_state, updated_at, key_id, token_sealed, refresh_sealed`
 
 func (s *Store) scan(r sqldb.Row) (Connection, error) {
 	var c Connection
 	var keyID string
 	var sealed, refresh []byte
-	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.ExpiresAt, &c.UpdatedAt, &keyID, &sealed, &refresh)
+	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.ExpiresAt, &c.Version, &c.RefreshState, &c.UpdatedAt, &keyID, &sealed, &refresh)
 	if errors.Is(err, sqldb.ErrNoRows) {
 		return c, ErrNotConnected
 	}
@@ -192,7 +232,8 @@ func (s *Store) TeamRepository(ctx context.Context, q sqldb.Querier, orgID strin
 	return "", nil
 }
 
-// Reseal re-encrypts tokens sealed with older keys (admin rotate-key).
+// Reseal re-encrypts tokens sealed with older keys (admin rotate-key); it
+// keeps each connection's refresh state.
 func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (int, error) {
 	rows, err := q.Query(ctx, `SELECT `+connCols+` FROM linear_connections WHERE key_id <> $1`, current)
 	if err != nil {
@@ -207,7 +248,7 @@ func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (in
 		if c.ExpiresAt != nil {
 			t.Expiry = *c.ExpiresAt
 		}
-		if err := s.UpdateTokens(ctx, q, c.OrgID, t); err != nil {
+		if err := s.reseal(ctx, q, c.OrgID, t, false); err != nil {
 			return 0, err
 		}
 	}

@@ -22,7 +22,8 @@ type Server struct {
 	OrganizationID string
 
 	mu       sync.Mutex
-	emails   map[string]string // Linear user id → email
+	emails   map[string]string   // Linear user id → email
+	attached map[string][]string // issue id → attachment URLs
 	comments []string
 	acts     []string
 	lookups  int
@@ -91,7 +92,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 
 // New starts a fake Linear that accepts the Authorization header auth.
 func New(auth, appUserID, organizationID string) *Server {
-	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, changed: make(chan struct{}, 1000),
+	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, attached: map[string][]string{}, changed: make(chan struct{}, 1000),
 		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -102,6 +103,13 @@ func (s *Server) SetEmail(id, email string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.emails[id] = email
+}
+
+// SetAttachments makes the issue's attachments the given URLs.
+func (s *Server) SetAttachments(issueID string, urls ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attached[issueID] = urls
 }
 
 // Comments returns the bodies of the comments created so far.
@@ -162,6 +170,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.lookups++
 		id, _ := vars["id"].(string)
 		data = map[string]any{"user": map[string]any{"id": id, "email": s.emails[id], "name": "User " + id}}
+	case "IssueAttachments":
+		id, _ := vars["id"].(string)
+		nodes := []map[string]any{}
+		for _, u := range s.attached[id] {
+			nodes = append(nodes, map[string]any{"url": u, "sourceType": "github"})
+		}
+		data = map[string]any{"issue": map[string]any{"id": id, "attachments": map[string]any{"nodes": nodes}}}
 	case "CommentCreate":
 		body, _ := vars["body"].(string)
 		s.comments = append(s.comments, body)
