@@ -104,10 +104,14 @@ const (
 func trigger(p payload, appUserID string) (*request, string) {
 	switch p.Type {
 	case "Issue":
-		if r := issueTrigger(p, appUserID); r != nil {
-			return r, ""
+		r := issueTrigger(p, appUserID)
+		switch {
+		case r == nil:
+			return nil, OutcomeNotAssigned
+		case r.who.ID == "":
+			return nil, OutcomeAppActor // no user did it (automation)
 		}
-		return nil, OutcomeNotAssigned
+		return r, ""
 	case "AgentSessionEvent":
 		return sessionTrigger(p, appUserID)
 	}
