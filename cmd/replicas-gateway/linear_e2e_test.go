@@ -264,3 +264,100 @@ func adminOf(t *testing.T, g *gw, orgID string) string {
 	}
 	return id
 }
+
+// Connecting with a personal API key (sent bare; the app user and Linear
+// organization read from viewer), mapping a team, listing and disconnecting;
+// members may not, and no answer shows the token.
+func TestLinearConnectionAPI(t *testing.T) {
+	t.Parallel()
+	fake := lineartest.New("lin_api_e2e_key", appUser, linOrg)
+	t.Cleanup(fake.Close)
+	env := pgEnv(t)
+	env["LINEAR_WEBHOOK_SECRET"], env["LINEAR_API_URL"] = "lin-secret", fake.URL
+	g := startGateway(t, env)
+	orgID, adaID := seed(t, g, true)
+	admin := map[string]string{"Authorization": "Bearer " + adaToken(t, g, orgID, adminOf(t, g, orgID)), "Content-Type": "application/json"}
+	member := map[string]string{"Authorization": "Bearer " + adaToken(t, g, orgID, adaID), "Content-Type": "application/json"}
+	base := g.url + "/api/v1/orgs/" + orgID + "/integrations/linear"
+	if code, _ := post2(t, "PUT", base, member, `{"access_token":"lin_api_e2e_key"}`); code != 403 {
+		t.Fatalf("member connect = %d", code)
+	}
+	if code, ans := post2(t, "PUT", base, admin, `{"access_token":"lin_api_wrong"}`); code != 400 {
+		t.Fatalf("connect with a token Linear refuses = %d %v", code, ans)
+	}
+	code, ans := post2(t, "PUT", base, admin, `{"access_token":"lin_api_e2e_key"}`)
+	if code != 200 || ans["app_user_id"] != appUser || ans["organization_id"] != linOrg || ans["token_kind"] != "api_key" {
+		t.Fatalf("connect = %d %v", code, ans)
+	}
+	for _, tc := range []struct {
+		body string
+		want int
+	}{{`{"repository":"acme/shop"}`, 200}, {`{"repository":"acme"}`, 400}, {`{"repository":"acme/shop/x"}`, 400}, {`{}`, 400}} {
+		if code, ans := post2(t, "PUT", base+"/teams/ENG", admin, tc.body); code != tc.want {
+			t.Errorf("map team %s = %d %v", tc.body, code, ans)
+		}
+	}
+	code, list := getJSON(t, g.url+"/api/v1/orgs/"+orgID+"/integrations", strings.TrimPrefix(admin["Authorization"], "Bearer "))
+	raw, _ := json.Marshal(list)
+	if code != 200 || !strings.Contains(string(raw), linOrg) || strings.Contains(string(raw), "lin_api_e2e_key") {
+		t.Fatalf("integrations = %d %s", code, raw)
+	}
+	// The mapped repository reaches the workspace.
+	body, _ := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-m", Identifier: "ENG-3", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
+	if code := g.linear(t, body); code != 200 {
+		t.Fatal(code)
+	}
+	g.waitFor(t, "the launch", func() bool { return g.count(t, `SELECT COUNT(*) FROM workspaces`) == 1 })
+	var repo string
+	if err := g.app.db.QueryRow(context.Background(), `SELECT repository FROM workspaces`).Scan(&repo); err != nil || !strings.Contains(repo, "acme/shop") {
+		t.Fatalf("workspace repository %q, %v", repo, err)
+	}
+	if code, _ := post2(t, "DELETE", base, admin, ""); code != 204 {
+		t.Fatalf("disconnect = %d", code)
+	}
+	if code, _ := post2(t, "DELETE", base, admin, ""); code != 404 {
+		t.Fatalf("second disconnect = %d", code)
+	}
+	g.idle(t)
+}
+
+// A prompt in a session that has a workspace is a follow-up (acknowledged,
+// nothing launched); a prompt in a session without one launches.
+func TestLinearSessionPromptIsAFollowUp(t *testing.T) {
+	t.Parallel()
+	g, fake, _ := linearGateway(t)
+	session := func(id, action string) []byte {
+		base, err := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-p", Identifier: "ENG-4", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return edit(t, base, func(p map[string]any) {
+			issue := p["data"].(map[string]any)
+			for _, k := range []string{"data", "updatedFrom", "actor"} {
+				delete(p, k)
+			}
+			p["type"], p["action"], p["appUserId"] = "AgentSessionEvent", action, appUser
+			p["agentSession"] = map[string]any{"id": id, "issue": issue, "creator": map[string]any{"id": "actor-ada", "name": "Ada", "email": "ada@example.com"}}
+			if action == "prompted" {
+				p["agentActivity"] = map[string]any{"content": map[string]any{"type": "prompt", "body": "also update the docs"},
+					"user": map[string]any{"id": "actor-ada", "name": "Ada", "email": "ada@example.com"}}
+			}
+		})
+	}
+	if code := g.linear(t, session("session-f", "created")); code != 200 {
+		t.Fatal(code)
+	}
+	g.waitFor(t, "the first launch", func() bool { return g.count(t, `SELECT COUNT(*) FROM workspaces`) == 1 })
+	if code := g.linear(t, session("session-f", "prompted")); code != 200 {
+		t.Fatal(code)
+	}
+	g.waitFor(t, "the follow-up note", func() bool { return strings.Contains(strings.Join(fake.Activities(), "\n"), "thought: Got it") })
+	if code := g.linear(t, session("session-g", "prompted")); code != 200 {
+		t.Fatal(code)
+	}
+	g.waitFor(t, "the second launch", func() bool { return g.count(t, `SELECT COUNT(*) FROM workspaces`) == 2 })
+	g.idle(t)
+	if n := g.count(t, `SELECT COUNT(*) FROM workspaces WHERE task LIKE '%also update the docs%'`); n != 1 {
+		t.Fatalf("%d workspaces carry the prompt, want 1", n)
+	}
+}
