@@ -216,7 +216,11 @@ func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, er
 		return intake.Plan{OrgID: conn.OrgID, Outcome: outcome}, nil
 	}
 	req.conn = conn
-	return a.plan(ctx, *req)
+	plan, err := a.plan(ctx, *req)
+	if errors.Is(err, ErrReconnect) {
+		return plan, fmt.Errorf("%w: %w", err, intake.ErrPermanent) // no retry can help before a reconnect
+	}
+	return plan, err
 }
 
 // email is the actor's email: the payload's when present (so a changed email

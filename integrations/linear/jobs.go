@@ -5,6 +5,7 @@ package linear
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -64,10 +65,16 @@ type commentWorker struct {
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
 	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
+	if errors.Is(err, ErrNotConnected) {
+		return river.JobCancel(err) // disconnected meanwhile
+	}
 	if err != nil {
 		return err
 	}
 	client, err := w.a.client(ctx, conn)
+	if errors.Is(err, ErrReconnect) {
+		return river.JobCancel(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -88,6 +95,9 @@ type activityWorker struct {
 
 func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs]) error {
 	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
+	if errors.Is(err, ErrNotConnected) {
+		return river.JobCancel(err) // disconnected meanwhile
+	}
 	if err != nil {
 		return err
 	}
@@ -96,6 +106,9 @@ func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs])
 		return fmt.Errorf("linear: activity content: %w", err)
 	}
 	client, err := w.a.client(ctx, conn)
+	if errors.Is(err, ErrReconnect) {
+		return river.JobCancel(err)
+	}
 	if err != nil {
 		return err
 	}
