@@ -11,12 +11,20 @@ import (
 )
 
 // Mentions reports whether body mentions @login outside code and quotes.
+// Lines are grouped into paragraphs (split by blank lines, fences and quoted
+// lines) because a code span may continue onto the next line.
 func Mentions(body, login string) bool {
 	if login == "" {
 		return false
 	}
 	handle := "@" + strings.ToLower(login)
-	var fence string // the opening fence while inside a fenced block
+	var fence string       // the opening fence while inside a fenced block
+	var para []string      // the lines of the current paragraph
+	found := func() bool { // checks and empties the paragraph
+		ok := len(para) > 0 && hasHandle(stripInlineCode(strings.Join(para, "\n")), handle)
+		para = para[:0]
+		return ok
+	}
 	for _, line := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		trimmed := strings.TrimLeft(line, " \t")
@@ -26,21 +34,30 @@ func Mentions(body, login string) bool {
 			}
 			continue
 		}
-		if isFence(trimmed) {
+		switch {
+		case isFence(trimmed):
 			fence = fenceRun(trimmed)
+		case strings.HasPrefix(trimmed, ">"): // quoted, however deeply
+		case strings.TrimSpace(line) == "":
+		default:
+			para = append(para, line)
 			continue
 		}
-		if strings.HasPrefix(trimmed, ">") {
-			continue // quoted, however deeply
-		}
-		if hasHandle(stripInlineCode(line), handle) {
+		if found() {
 			return true
 		}
 	}
-	return false
+	return found()
 }
 
-func isFence(s string) bool { return strings.HasPrefix(s, "```") || strings.HasPrefix(s, "~~~") }
+// isFence reports whether a line opens or closes a fenced code block; the
+// info string of a backtick fence may not contain a backtick.
+func isFence(s string) bool {
+	if strings.HasPrefix(s, "~~~") {
+		return true
+	}
+	return strings.HasPrefix(s, "```") && !strings.Contains(strings.TrimLeft(s, "`"), "`")
+}
 
 // fenceRun is the run of fence characters that opens a block; the block ends
 // at a line with at least as many of the same character.

@@ -44,6 +44,22 @@ func TestMentions(t *testing.T) {
 		{"> quote\n\n@tryreplicas real", true},
 		{"\r\n> quoted @tryreplicas\r\nnot quoted", false},
 		{"", false},
+		{"a `code\n@tryreplicas` span over two lines", false},
+		{"a `code\n\n@tryreplicas` blank line ends the span", true},
+		{"```not`a fence @tryreplicas```", false},
+		{"```not`a fence\n@tryreplicas", true},
+		{"  ~~~ python\r\n@tryreplicas\r\n  ~~~\r\nthanks", false},
+		{"```\n@tryreplicas\n``` not a close\n```\n", false},
+		{">>@tryreplicas", false},
+		{"\t> @tryreplicas", false},
+		{"quote ends\n> x\n@tryreplicas", true},
+		{"日本語@tryreplicas", false},
+		{"日本語 @tryreplicas です", true},
+		{"«@tryreplicas»", true},
+		{"@tryreplicas\u00e9", true}, // only [A-Za-z0-9-] after the handle disqualifies
+		{"[@tryreplicas](https://github.com/tryreplicas)", true},
+		{"http://x.com/@tryreplicas", true},
+		{"user@TRYREPLICAS", false},
 	}
 	for _, tc := range cases {
 		if got := Mentions(tc.body, "tryreplicas"); got != tc.want {
@@ -55,12 +71,25 @@ func TestMentions(t *testing.T) {
 	}
 }
 
-func FuzzMentions(f *testing.F) {
-	for _, s := range []string{"@tryreplicas", "x@tryreplicas.com", "```\n@tryreplicas\n```", "> @tryreplicas", "`@tryreplicas`", "@TRYREPLICAS-x", "\r\n@tryreplicas\r\n"} {
+func FuzzMention(f *testing.F) {
+	for _, s := range []string{"@tryreplicas", "x@tryreplicas.com", "```\n@tryreplicas\n```", "> @tryreplicas", "`@tryreplicas`", "@TRYREPLICAS-x", "\r\n@tryreplicas\r\n", "a `x\n@tryreplicas` b", "~~~\n@tryreplicas", "> > @tryreplicas\n\n@tryreplicas"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		got := Mentions(body, "tryreplicas")
+		hasFence := strings.Contains(body, "```") || strings.Contains(body, "~~~")
+		// Text appended inside a fenced block changes nothing.
+		if !hasFence && Mentions(body+"\n```\n@tryreplicas "+body+"\n```\n", "tryreplicas") != got {
+			t.Fatalf("appending a fenced block changed the answer for %q", body)
+		}
+		// CRLF and LF line ends agree.
+		if !strings.Contains(body, "\r") && Mentions(strings.ReplaceAll(body, "\n", "\r\n"), "tryreplicas") != got {
+			t.Fatalf("CRLF changed the answer for %q", body)
+		}
+		// The login is matched case-insensitively.
+		if Mentions(body, "TryReplicas") != got {
+			t.Fatalf("login case changed the answer for %q", body)
+		}
 		// Quoting every line never leaves a mention.
 		quoted := "> " + strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\n", "\n> ")
 		if Mentions(quoted, "tryreplicas") {
