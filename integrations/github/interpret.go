@@ -74,7 +74,10 @@ func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, er
 		m = mention{kind: "review_comment", id: c.GetID(), body: c.GetBody(), url: c.GetHTMLURL(), updatedAt: c.GetUpdatedAt().UTC().Format("2006-01-02T15:04:05Z"),
 			repo: e.GetRepo(), pr: pr.GetNumber(), prTitle: pr.GetTitle(), headRef: pr.GetHead().GetRef(), sender: e.GetSender(), installationID: e.GetInstallation().GetID()}
 	case *gh.PullRequestReviewEvent:
-		if e.GetAction() != "submitted" || strings.TrimSpace(e.GetReview().GetBody()) == "" {
+		if e.GetAction() != "submitted" {
+			return intake.Plan{Outcome: "ignored: " + d.Event}, nil
+		}
+		if strings.TrimSpace(e.GetReview().GetBody()) == "" {
 			return intake.Plan{Outcome: "ignored: review without a body"}, nil
 		}
 		r, pr := e.GetReview(), e.GetPullRequest()
