@@ -19,8 +19,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
 // Request is the launch request body.
@@ -91,7 +89,10 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	if l.Now != nil {
 		now = l.Now
 	}
-	id := sqldb.NewID("msg")
+	// The message id stays the same across retries of one launch, so the
+	// provisioner can recognize a launch it already accepted (Standard
+	// Webhooks idempotency).
+	id := "msg_" + r.WorkspaceID
 	ts := now().Unix()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -113,6 +114,9 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	// The answer ends up in the workspace's error and the log: make sure a
+	// provisioner that echoes the request does not leak the token there.
+	msg = []byte(redact(string(msg), r.WorkspaceToken))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return Result{}, nil
@@ -154,12 +158,13 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	if err := f.Close(); err != nil {
 		return Result{}, fmt.Errorf("task file: %w", err)
 	}
-	env := append(os.Environ(),
+	env := append(baseEnv(os.Environ()),
 		"REPLICAS_WORKSPACE_ID="+r.WorkspaceID,
 		"REPLICAS_GATEWAY_URL="+r.GatewayURL,
 		"REPLICAS_WORKSPACE_TOKEN="+r.WorkspaceToken,
 		"REPLICAS_TASK_FILE="+f.Name(),
 	)
+	secrets := []string{r.WorkspaceToken}
 	if l.Env != nil {
 		vars, err := l.Env.Env(ctx, r.WorkspaceID)
 		if err != nil {
@@ -167,6 +172,7 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 		}
 		for k, v := range vars {
 			env = append(env, k+"="+v)
+			secrets = append(secrets, v)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -175,13 +181,48 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		tail := strings.TrimSpace(string(out))
+		// The output tail helps the operator, but it goes into the workspace's
+		// error and the log: the command may have printed its environment.
+		tail := redact(strings.TrimSpace(string(out)), secrets...)
 		if len(tail) > 300 {
 			tail = tail[len(tail)-300:]
 		}
 		return Result{}, fmt.Errorf("launcher command: %w: %s", err, tail)
 	}
 	return Result{}, nil
+}
+
+// withheldEnv are variables of the gateway's own environment that the launch
+// command must not inherit: the gateway's secrets (the launch carries none),
+// and agent variables that would compete with the workspace's one credential.
+var withheldEnv = map[string]bool{
+	"DATABASE_URL": true, "REPLICAS_ENCRYPTION_KEY": true, "REPLICAS_PREVIOUS_ENCRYPTION_KEYS": true,
+	"GITHUB_APP_PRIVATE_KEY": true, "GITHUB_WEBHOOK_SECRET": true, "GITHUB_CLIENT_SECRET": true,
+	"LINEAR_WEBHOOK_SECRET": true, "LINEAR_CLIENT_SECRET": true, "REPLICAS_LAUNCHER_SECRET": true,
+	"CLAUDE_CODE_OAUTH_TOKEN": true, "ANTHROPIC_API_KEY": true, "CLAUDE_CODE_USE_BEDROCK": true,
+	"OPENAI_API_KEY": true, "CODEX_API_KEY": true,
+}
+
+// baseEnv is the gateway's environment without withheldEnv.
+func baseEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !withheldEnv[k] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// redact replaces every secret (of a length worth hiding) in s.
+func redact(s string, secrets ...string) string {
+	for _, v := range secrets {
+		if len(v) >= 8 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
 }
 
 // DryRunLauncher writes the request, token redacted, to Dir/<id>.json.

@@ -74,7 +74,7 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 	}
 	w := Workspace{
 		ID: sqldb.NewID("ws"), OrgID: t.OrgID, UserID: t.UserID, Agent: agent, Status: StatusQueued,
-		Source: t.Source, Task: t.Task, Repository: t.Repository, Chain: chain,
+		Source: t.Source, Task: t.Task, Repository: t.Repository, Chain: nonNilChain(chain),
 		TriggerKey: t.TriggerKey, DeliveryID: t.DeliveryID, CreatedAt: s.store.now(),
 	}
 	w.UpdatedAt = w.CreatedAt
@@ -93,7 +93,26 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 }
 
 // UpdateTx moves a workspace and reports the change to its source in tx.
+// A workspace may report that it runs (or hibernated, or finished) while its
+// launch job has not yet recorded the launch: it has evidently launched, so
+// it passes through launched first and its source hears about that too.
 func (s *Service) UpdateTx(ctx context.Context, tx sqldb.Tx, id string, u Update) (Workspace, error) {
+	if u.Status == StatusRunning || u.Status == StatusHibernated || u.Status == StatusFinished {
+		cur, err := s.store.lockStatus(ctx, tx, id)
+		if err != nil {
+			return Workspace{}, err
+		}
+		if cur == StatusQueued || cur == StatusLaunching {
+			if _, err := s.move(ctx, tx, id, Update{Status: StatusLaunched}); err != nil {
+				return Workspace{}, err
+			}
+		}
+	}
+	return s.move(ctx, tx, id, u)
+}
+
+// move applies one lifecycle step and reports it.
+func (s *Service) move(ctx context.Context, tx sqldb.Tx, id string, u Update) (Workspace, error) {
 	w, err := s.store.setStatus(ctx, tx, id, u)
 	if err != nil {
 		return Workspace{}, err
@@ -143,16 +162,16 @@ func (s *Service) Reseal(ctx context.Context, q sqldb.Querier, current string) (
 		return x, r.Scan(&x.id, &x.keyID, &x.ct)
 	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("reseal workspace tokens: %w", err)
 	}
 	for _, x := range list {
 		pt, err := s.sealer.Open(x.keyID, x.ct, []byte(x.id))
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("reseal workspace %s: open: %w", x.id, err)
 		}
 		keyID, ct, err := s.sealer.Seal(pt, []byte(x.id))
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("reseal workspace %s: seal: %w", x.id, err)
 		}
 		if _, err := q.Exec(ctx, `UPDATE workspaces SET token_key_id = $1, token_sealed = $2 WHERE id = $3`, keyID, ct, x.id); err != nil {
 			return 0, fmt.Errorf("reseal workspace token: %w", err)
@@ -186,7 +205,9 @@ func (w *launchWorker) Work(ctx context.Context, job *river.Job[LaunchArgs]) err
 		return err
 	}
 	if ws.Status != StatusQueued && ws.Status != StatusLaunching {
-		return nil // already launched or failed: nothing to do
+		// Already launched, running or ended: nothing to launch, and nobody
+		// needs the sealed token any more.
+		return s.store.clearSealed(ctx, s.db, ws.ID)
 	}
 	if _, err := s.Update(ctx, ws.ID, Update{Status: StatusLaunching}); err != nil {
 		return err
@@ -215,9 +236,20 @@ func (w *launchWorker) Work(ctx context.Context, job *river.Job[LaunchArgs]) err
 	return s.finish(ctx, job, ws.ID, Update{Status: StatusLaunched, DryRun: res.DryRun, LaunchFile: res.File})
 }
 
+// finish records the launch's outcome, clears the sealed token and completes
+// the job in one transaction. When the workspace has meanwhile reported its
+// own status (it runs, or even finished), that status stands.
 func (s *Service) finish(ctx context.Context, job *river.Job[LaunchArgs], id string, u Update) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
-		if _, err := s.UpdateTx(ctx, tx, id, u); err != nil {
+		cur, err := s.store.lockStatus(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if cur == StatusQueued || cur == StatusLaunching {
+			if _, err := s.UpdateTx(ctx, tx, id, u); err != nil {
+				return err
+			}
+		} else if err := s.store.clearSealed(ctx, tx, id); err != nil {
 			return err
 		}
 		return queue.CompleteTx(ctx, tx, job)

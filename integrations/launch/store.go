@@ -70,6 +70,7 @@ func scanWorkspace(r sqldb.Row) (Workspace, error) {
 			return w, fmt.Errorf("decode workspace %s: %w", w.ID, err)
 		}
 	}
+	w.Chain = nonNilChain(w.Chain)
 	return w, nil
 }
 
@@ -87,23 +88,36 @@ type Store struct{ now func() time.Time }
 // NewStore returns a store on the wall clock.
 func NewStore() *Store { return &Store{now: func() time.Time { return time.Now().UTC() }} }
 
-// insert writes a new queued workspace.
+// insert writes a new queued workspace. A TriggerKey that already exists
+// gives ErrDuplicate without a failed statement (ON CONFLICT … DO NOTHING),
+// so the caller's transaction stays usable on PostgreSQL: intake goes on to
+// record the delivery's outcome in it. A concurrent insert of the same key
+// waits for the other transaction and then does nothing.
 func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenHash []byte, keyID string, sealed []byte) error {
 	var key any
 	if w.TriggerKey != "" {
 		key = w.TriggerKey
 	}
-	_, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
-		token_hash, token_key_id, token_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)`,
-		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(w.Chain),
+	n, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
+		token_hash, token_key_id, token_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+		ON CONFLICT (trigger_key) DO NOTHING`,
+		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(nonNilChain(w.Chain)),
 		key, w.DeliveryID, tokenHash, keyID, sealed, w.CreatedAt)
-	if sqldb.IsUniqueViolation(err) {
-		return ErrDuplicate
-	}
 	if err != nil {
 		return fmt.Errorf("insert workspace: %w", err)
 	}
+	if n == 0 {
+		return ErrDuplicate
+	}
 	return nil
+}
+
+// nonNilChain makes an empty chain encode as [] (the API shows a list).
+func nonNilChain(c []ChainEntry) []ChainEntry {
+	if c == nil {
+		return []ChainEntry{}
+	}
+	return c
 }
 
 // Get returns a workspace by id.
@@ -166,13 +180,9 @@ type Update struct {
 // setStatus moves a workspace, refusing transitions the lifecycle forbids.
 // The row is locked (PostgreSQL) so concurrent events apply one at a time.
 func (s *Store) setStatus(ctx context.Context, q sqldb.Querier, id string, u Update) (Workspace, error) {
-	lock := ""
-	if q.Dialect() == sqldb.Postgres {
-		lock = " FOR UPDATE"
-	}
-	var cur Status
-	if err := q.QueryRow(ctx, `SELECT status FROM workspaces WHERE id = $1`+lock, id).Scan(&cur); err != nil {
-		return Workspace{}, notFound(err)
+	cur, err := s.lockStatus(ctx, q, id)
+	if err != nil {
+		return Workspace{}, err
 	}
 	if !CanMove(cur, u.Status) {
 		return Workspace{}, errs.Conflict("a %s workspace cannot become %s", cur, u.Status)
@@ -191,9 +201,31 @@ func (s *Store) setStatus(ctx context.Context, q sqldb.Querier, id string, u Upd
 	return s.Get(ctx, q, id)
 }
 
+// lockStatus reads a workspace's status and, on PostgreSQL, locks its row
+// until the transaction ends (a SQLite transaction has the database to itself).
+func (s *Store) lockStatus(ctx context.Context, q sqldb.Querier, id string) (Status, error) {
+	lock := ""
+	if q.Dialect() == sqldb.Postgres {
+		lock = " FOR UPDATE"
+	}
+	var cur Status
+	if err := q.QueryRow(ctx, `SELECT status FROM workspaces WHERE id = $1`+lock, id).Scan(&cur); err != nil {
+		return "", notFound(err)
+	}
+	return cur, nil
+}
+
+// clearSealed drops the sealed token once nobody will launch with it again.
+func (s *Store) clearSealed(ctx context.Context, q sqldb.Querier, id string) error {
+	if _, err := q.Exec(ctx, `UPDATE workspaces SET token_sealed = NULL WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("clear sealed workspace token: %w", err)
+	}
+	return nil
+}
+
 // setChain stores a re-resolved chain (wake).
 func (s *Store) setChain(ctx context.Context, q sqldb.Querier, id, agent string, chain []ChainEntry) error {
-	n, err := q.Exec(ctx, `UPDATE workspaces SET agent = $1, chain = $2, updated_at = $3 WHERE id = $4`, agent, mustJSON(chain), s.now(), id)
+	n, err := q.Exec(ctx, `UPDATE workspaces SET agent = $1, chain = $2, updated_at = $3 WHERE id = $4`, agent, mustJSON(nonNilChain(chain)), s.now(), id)
 	if err != nil {
 		return fmt.Errorf("set workspace chain: %w", err)
 	}
