@@ -45,9 +45,11 @@ func (r recorder) ReportTx(_ context.Context, _ sqldb.Tx, ws launch.Workspace) e
 }
 
 type harness struct {
-	db     *sqldb.DB
-	s      *launch.Service
-	events <-chan *river.Event
+	db      *sqldb.DB
+	s       *launch.Service
+	events  <-chan *river.Event
+	reports chan launch.Status
+	keys    *credstore.Keyring
 }
 
 func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch.Service, *queue.Queue, *harness) {
@@ -62,10 +64,11 @@ func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch
 		t.Fatal(err)
 	}
 	s := launch.NewService(db, q, fixedChain{}, keys, l, "http://gateway.test", sqldbtest.Logger())
-	s.RegisterReporter("test", recorder{make(chan launch.Status, 100)})
+	reports := make(chan launch.Status, 100)
+	s.RegisterReporter("test", recorder{reports})
 	events, cancel := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled, river.EventKindJobFailed)
 	t.Cleanup(cancel)
-	return db, s, q, &harness{db: db, s: s, events: events}
+	return db, s, q, &harness{db: db, s: s, events: events, reports: reports, keys: keys}
 }
 
 func start(t *testing.T, q *queue.Queue) {
