@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/riverqueue/river"
 
@@ -41,6 +42,9 @@ type Service struct {
 	log       *slog.Logger
 	// GatewayURL is what workspaces call back (REPLICAS_PUBLIC_URL).
 	GatewayURL string
+	// RetryDelay, when set before the queue starts, replaces River's
+	// exponential backoff between launch attempts (tests use milliseconds).
+	RetryDelay func(attempt int) time.Duration
 }
 
 // NewService wires the service and registers its launch worker on q.
@@ -194,6 +198,14 @@ func (LaunchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAtt
 type launchWorker struct {
 	river.WorkerDefaults[LaunchArgs]
 	s *Service
+}
+
+// NextRetry applies Service.RetryDelay; zero means River's backoff.
+func (w *launchWorker) NextRetry(job *river.Job[LaunchArgs]) time.Time {
+	if w.s.RetryDelay == nil {
+		return time.Time{}
+	}
+	return time.Now().Add(w.s.RetryDelay(job.Attempt))
 }
 
 // Work marks the workspace launching, calls the launcher outside any
