@@ -152,6 +152,20 @@ func TestExecLauncherRedactsFailures(t *testing.T) {
 	}
 }
 
+// A command that leaves the workspace running in the background launches as
+// soon as the command itself exits.
+func TestExecLauncherBackgroundProcess(t *testing.T) {
+	t.Parallel()
+	l := &launch.ExecLauncher{Command: `sleep 5 & echo started`}
+	begin := time.Now()
+	if _, err := l.Launch(context.Background(), launch.Request{WorkspaceID: "ws_1", WorkspaceToken: "rpw_x"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Fatalf("launch waited %s for the background process", d)
+	}
+}
+
 // A provisioner that echoes the request in its refusal does not leak the
 // token into the workspace's error.
 func TestHTTPLauncherRedactsAnswer(t *testing.T) {

@@ -132,7 +132,10 @@ type CredentialEnv interface {
 	Env(ctx context.Context, workspaceID string) (map[string]string, error)
 }
 
-// ExecLauncher runs a command per workspace.
+// ExecLauncher runs a command per workspace with sh -c. The task file exists
+// while the command runs: a command that starts the workspace in the
+// background must hand the file's content over before it exits. Background
+// processes do not hold up the launch: the launch ends when sh exits.
 type ExecLauncher struct {
 	Command string
 	Env     CredentialEnv // may be nil
@@ -177,10 +180,19 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	// Output goes to a file, not a pipe: a process the command leaves running
+	// in the background keeps a pipe open and Wait would wait for it.
+	outFile, err := os.CreateTemp(l.TempDir, "replicas-launch-*.log")
+	if err != nil {
+		return Result{}, fmt.Errorf("launcher output file: %w", err)
+	}
+	defer os.Remove(outFile.Name())
+	defer outFile.Close()
 	cmd := exec.CommandContext(ctx, "sh", "-c", l.Command)
 	cmd.Env = env
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	cmd.Stdout, cmd.Stderr = outFile, outFile
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(outFile.Name())
 		// The output tail helps the operator, but it goes into the workspace's
 		// error and the log: the command may have printed its environment.
 		tail := redact(strings.TrimSpace(string(out)), secrets...)
