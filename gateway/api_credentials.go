@@ -49,7 +49,7 @@ func (s *Server) orgCredentials(h credHandler) func(*gin.Context) error {
 		if err != nil {
 			return err
 		}
-		return h(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID})
+		return h(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, credstore.Change{ActorID: p.Actor(), OrgID: p.OrgID})
 	}
 }
 
@@ -57,7 +57,7 @@ func (s *Server) orgCredentials(h credHandler) func(*gin.Context) error {
 func (s *Server) myCredentials(h credHandler) func(*gin.Context) error {
 	return func(c *gin.Context) error {
 		p := principal(c)
-		return h(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID})
+		return h(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, credstore.Change{ActorID: p.Actor(), OrgID: p.OrgID})
 	}
 }
 
@@ -121,7 +121,7 @@ func (s *Server) setMyPreference(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, req.Agent, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID}, "agent")
+	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeUser, ID: p.UserID}, req.Agent, credstore.Change{ActorID: p.Actor(), OrgID: p.OrgID}, "agent")
 }
 
 func (s *Server) setOrgPreference(c *gin.Context) error {
@@ -133,7 +133,7 @@ func (s *Server) setOrgPreference(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, req.DefaultAgent, credstore.Change{ActorID: p.UserID, OrgID: p.OrgID}, "default_agent")
+	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, req.DefaultAgent, credstore.Change{ActorID: p.Actor(), OrgID: p.OrgID}, "default_agent")
 }
 
 func (s *Server) setPreference(c *gin.Context, owner credstore.Owner, agent string, by credstore.Change, field string) error {

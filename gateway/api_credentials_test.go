@@ -25,10 +25,7 @@ func TestCredentialsAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := newServer(t, db)
-		_, mia := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/members", tokA, `{"email":"mia@a.example"}`)
-		miaID := mia["id"].(string)
-		_, tok := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/members/"+miaID+"/tokens", tokA, "")
-		tokMia := tok["token"].(string)
+		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 		orgCred := "/api/v1/orgs/" + orgA.ID + "/credentials/claude/api_key"
 		const key = "sk-ant-api03-SECRETSECRET-wxyz"
 

@@ -42,6 +42,9 @@ func (s *Server) githubConnect(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if !p.IsUser() {
+		return identity.ErrNoUser // the proof of an install or connect is a person's
+	}
 	url, err := s.Connect.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
 	if err != nil {
 		return err
@@ -139,7 +142,7 @@ func (s *Server) adminLink(c *gin.Context) error {
 	var link identity.GitHubLink
 	err = s.DB.InTx(ctx, func(tx sqldb.Tx) (err error) {
 		link, err = s.Identity.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: c.Param("user"), GitHubID: req.GitHubID, Login: req.Login,
-			Via: identity.LinkedViaAdmin, ActorID: p.UserID, OrgID: p.OrgID})
+			Via: identity.LinkedViaAdmin, ActorID: p.Actor(), OrgID: p.OrgID})
 		return err
 	})
 	if err != nil {
@@ -158,7 +161,7 @@ func (s *Server) adminUnlink(c *gin.Context) error {
 	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, c.Param("user")); err != nil {
 		return err
 	}
-	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, c.Param("user"), p.UserID, p.OrgID) }); err != nil {
+	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, c.Param("user"), p.Actor(), p.OrgID) }); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

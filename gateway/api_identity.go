@@ -1,4 +1,6 @@
-// Management API for the caller, org members and API tokens (SPEC 3.3).
+// Management API for the caller, org members, invitations and API tokens.
+// Nobody obtains a token that acts as someone else: members join by
+// accepting an invitation, and each user creates their own tokens.
 package gateway
 
 import (
@@ -6,18 +8,26 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tryreplicas/gateway/gateway/errs"
-	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 )
 
-func (s *Server) identityRoutes(r *gin.RouterGroup) {
+func (s *Server) identityRoutes(public, r *gin.RouterGroup) {
 	r.GET("/me", s.h(s.getMe))
-	r.POST("/orgs/:org/members", s.h(s.addMember))
+	r.POST("/me/tokens", s.h(s.issueOwnToken))
+	r.GET("/me/tokens", s.h(s.listOwnTokens))
+	r.DELETE("/me/tokens/:token", s.h(s.revokeOwnToken))
+	r.POST("/orgs/:org/members", s.h(s.inviteMember))
 	r.GET("/orgs/:org/members", s.h(s.listMembers))
-	r.POST("/orgs/:org/members/:user/tokens", s.h(s.issueToken))
+	r.PATCH("/orgs/:org/members/:user", s.h(s.setRole))
+	r.DELETE("/orgs/:org/members/:user", s.h(s.removeMember))
+	r.GET("/orgs/:org/invitations", s.h(s.listInvitations))
+	r.DELETE("/orgs/:org/invitations/:invitation", s.h(s.revokeInvitation))
+	r.POST("/orgs/:org/tokens", s.h(s.issueOrgToken))
+	r.GET("/orgs/:org/tokens", s.h(s.listOrgTokens))
 	r.DELETE("/orgs/:org/tokens/:token", s.h(s.revokeToken))
 	r.GET("/orgs/:org/audit", s.h(s.auditLog))
+	public.POST("/invitations/:token/accept", s.h(s.acceptInvitation))
+	public.POST("/login-links/:token/redeem", s.h(s.redeemLoginLink))
 }
 
 type meResponse struct {
@@ -43,44 +53,65 @@ func (s *Server) getMe(c *gin.Context) error {
 	return nil
 }
 
-type addMemberRequest struct {
+type orgRequest struct {
+	Org string `json:"org"` // id or slug; empty: the token's org
+}
+
+func (s *Server) issueOwnToken(c *gin.Context) error {
+	var req orgRequest
+	if err := bindOptionalJSON(c, &req); err != nil {
+		return err
+	}
+	token, info, err := s.Identity.IssueOwnToken(c.Request.Context(), s.DB, principal(c), req.Org)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": info.ID, "org_id": info.OrgID, "token": token})
+	return nil
+}
+
+func (s *Server) listOwnTokens(c *gin.Context) error {
+	list, err := s.Identity.OwnTokens(c.Request.Context(), s.DB, principal(c))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": nonNil(list)})
+	return nil
+}
+
+func (s *Server) revokeOwnToken(c *gin.Context) error {
+	if err := s.Identity.RevokeOwnToken(c.Request.Context(), s.DB, principal(c), c.Param("token")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+type inviteRequest struct {
 	Email string        `json:"email"`
 	Name  string        `json:"name"`
 	Role  identity.Role `json:"role"`
 }
 
-func (s *Server) addMember(c *gin.Context) error {
+type invitationResponse struct {
+	identity.Invitation
+	URL string `json:"url"`
+}
+
+func (s *Server) inviteMember(c *gin.Context) error {
 	p, err := orgCaller(c, true)
 	if err != nil {
 		return err
 	}
-	var req addMemberRequest
+	var req inviteRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Role == "" {
-		req.Role = identity.RoleMember
-	}
-	ctx := c.Request.Context()
-	var m identity.Member
-	err = s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		u, err := s.Identity.EnsureUser(ctx, tx, req.Email, req.Name)
-		if err != nil {
-			return err
-		}
-		if err := s.Identity.AddMember(ctx, tx, p.OrgID, u.ID, req.Role); err != nil {
-			return err
-		}
-		if m, err = s.Identity.Member(ctx, tx, p.OrgID, u.ID); err != nil {
-			return err
-		}
-		return s.Identity.Audit(ctx, tx, identity.AuditEntry{OrgID: p.OrgID, ActorID: p.UserID, Action: "member.add", Target: u.ID,
-			Detail: map[string]any{"email": u.Email, "role": string(req.Role)}})
-	})
+	inv, err := s.Identity.Invite(c.Request.Context(), s.DB, p, req.Email, req.Name, req.Role)
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, m)
+	c.JSON(http.StatusCreated, invitationResponse{Invitation: inv, URL: s.PublicURL + "/invitations/" + inv.Token})
 	return nil
 }
 
@@ -97,32 +128,131 @@ func (s *Server) listMembers(c *gin.Context) error {
 	return nil
 }
 
-func (s *Server) issueToken(c *gin.Context) error {
+type roleRequest struct {
+	Role identity.Role `json:"role"`
+}
+
+func (s *Server) setRole(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req roleRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.Identity.SetRole(c.Request.Context(), s.DB, p, c.Param("user"), req.Role)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, m)
+	return nil
+}
+
+func (s *Server) removeMember(c *gin.Context) error {
 	p, err := orgCaller(c, false)
 	if err != nil {
 		return err
 	}
-	userID := c.Param("user")
-	if userID != p.UserID && !p.IsAdmin() {
-		return errs.Forbidden("only an admin can create tokens for another member")
+	if err := s.Identity.RemoveMember(c.Request.Context(), s.DB, p, c.Param("user")); err != nil {
+		return err
 	}
-	ctx := c.Request.Context()
-	var token, id string
-	err = s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		if _, err := s.Identity.Member(ctx, tx, p.OrgID, userID); err != nil {
-			return err
-		}
-		var err error
-		if token, id, err = s.Identity.IssueToken(ctx, tx, p.OrgID, userID, p.UserID); err != nil {
-			return err
-		}
-		return s.Identity.Audit(ctx, tx, identity.AuditEntry{OrgID: p.OrgID, ActorID: p.UserID, Action: "token.issue", Target: userID,
-			Detail: map[string]any{"token_id": id}})
-	})
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listInvitations(c *gin.Context) error {
+	p, err := orgCaller(c, true)
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": id, "token": token})
+	list, err := s.Identity.Invitations(c.Request.Context(), s.DB, p.OrgID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"invitations": nonNil(list)})
+	return nil
+}
+
+func (s *Server) revokeInvitation(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	if err := s.Identity.RevokeInvitation(c.Request.Context(), s.DB, p, c.Param("invitation")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// acceptInvitation takes the caller's own API token when there is one;
+// without it, the link alone works only for an email of no user yet.
+func (s *Server) acceptInvitation(c *gin.Context) error {
+	var caller *identity.Principal
+	if bearer(c) != "" {
+		if err := s.authenticate(c); err != nil {
+			return err
+		}
+		p := principal(c)
+		caller = &p
+	}
+	acc, err := s.Identity.AcceptInvitation(c.Request.Context(), s.DB, caller, c.Param("token"))
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if acc.Token != "" {
+		status = http.StatusCreated
+	}
+	c.JSON(status, acc)
+	return nil
+}
+
+func (s *Server) redeemLoginLink(c *gin.Context) error {
+	var req orgRequest
+	if err := bindOptionalJSON(c, &req); err != nil {
+		return err
+	}
+	acc, err := s.Identity.RedeemLoginLink(c.Request.Context(), s.DB, c.Param("token"), req.Org)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, acc)
+	return nil
+}
+
+type orgTokenRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) issueOrgToken(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	var req orgTokenRequest
+	if err := bindOptionalJSON(c, &req); err != nil {
+		return err
+	}
+	token, info, err := s.Identity.IssueOrgToken(c.Request.Context(), s.DB, p, req.Name)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": info.ID, "name": info.Name, "token": token})
+	return nil
+}
+
+func (s *Server) listOrgTokens(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	list, err := s.Identity.OrgTokens(c.Request.Context(), s.DB, p.OrgID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, gin.H{"tokens": nonNil(list)})
 	return nil
 }
 
@@ -131,14 +261,7 @@ func (s *Server) revokeToken(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	err = s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		if err := s.Identity.RevokeToken(ctx, tx, p.OrgID, c.Param("token")); err != nil {
-			return err
-		}
-		return s.Identity.Audit(ctx, tx, identity.AuditEntry{OrgID: p.OrgID, ActorID: p.UserID, Action: "token.revoke", Target: c.Param("token")})
-	})
-	if err != nil {
+	if err := s.Identity.RevokeOrgToken(c.Request.Context(), s.DB, p, c.Param("token")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/linear"
 )
 
@@ -48,7 +49,7 @@ func (s *Server) connectLinear(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	conn, err := s.Linear.ConnectToken(c.Request.Context(), p.OrgID, req.OrganizationID, req.AccessToken, req.AppUserID, p.UserID)
+	conn, err := s.Linear.ConnectToken(c.Request.Context(), p.OrgID, req.OrganizationID, req.AccessToken, req.AppUserID, p.Actor())
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,9 @@ func (s *Server) linearConnectURL(c *gin.Context) error {
 	p, err := orgCaller(c, true)
 	if err != nil {
 		return err
+	}
+	if !p.IsUser() {
+		return identity.ErrNoUser // the proof of an install or connect is a person's
 	}
 	url, err := s.Linear.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -93,6 +94,9 @@ func (s *Server) createWorkspace(c *gin.Context) error {
 	var req createWorkspaceRequest
 	if err := bindJSON(c, &req); err != nil {
 		return err
+	}
+	if !p.IsUser() {
+		return identity.ErrNoUser // a workspace always has a person behind it
 	}
 	if req.Task.Title == "" || req.Repository.FullName == "" {
 		return errs.Invalid("task.title and repository.full_name are required")

@@ -53,12 +53,9 @@ func TestWorkspacesAPI(t *testing.T) {
 		}
 		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, keys,
 			&launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws}).Handler()
+		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
 
-		_, mia := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/members", tokA, `{"email":"mia@a.example"}`)
-		miaID := mia["id"].(string)
-		_, tok := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/members/"+miaID+"/tokens", tokA, "")
-		tokMia := tok["token"].(string)
+		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 
 		create := `{"task":{"title":"Fix the flaky test","body":"see CI","url":"https://example.com/i/1"},"repository":{"full_name":"acme/app","ref":"main"}}`
 		code, made := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/workspaces", tokMia, create)

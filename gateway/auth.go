@@ -36,6 +36,11 @@ func (s *Server) authenticate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// Everything under /api/v1/me is personal: an org automation token,
+	// which has no user, has no powers there.
+	if !p.IsUser() && strings.HasPrefix(c.FullPath(), "/api/v1/me") {
+		return identity.ErrNoUser
+	}
 	c.Set(principalKey, p)
 	c.Request = c.Request.WithContext(WithLogger(c.Request.Context(), logger(c).With("user_id", p.UserID, "org_id", p.OrgID)))
 	return nil
@@ -58,6 +63,24 @@ func orgCaller(c *gin.Context, admin bool) (identity.Principal, error) {
 		return p, errAdminOnly
 	}
 	return p, nil
+}
+
+// userCaller is the caller when a person is behind it; an org automation
+// token cannot act as anybody.
+func userCaller(c *gin.Context) (identity.Principal, error) {
+	p := principal(c)
+	if !p.IsUser() {
+		return p, identity.ErrNoUser
+	}
+	return p, nil
+}
+
+// bindOptionalJSON is bindJSON for a body that may be left out.
+func bindOptionalJSON(c *gin.Context, v any) error {
+	if c.Request.ContentLength == 0 {
+		return nil
+	}
+	return bindJSON(c, v)
 }
 
 // bindJSON decodes the body into v, answering 400 on malformed JSON.

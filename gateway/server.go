@@ -49,6 +49,8 @@ type Deps struct {
 	// Connect runs GitHub org connect and account relinking.
 	Connect   GitHubConnect
 	Rechainer Rechainer
+	// PublicURL is the base of links the gateway hands out (invitations).
+	PublicURL string
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }
@@ -91,7 +93,7 @@ func (s *Server) routes() {
 
 	api := r.Group("/api/v1", limitBody(APIBodyLimit))
 	user := api.Group("", s.h(s.authenticate))
-	s.identityRoutes(user)
+	s.identityRoutes(api, user)
 	if s.Credentials != nil {
 		s.credentialRoutes(user)
 	}

@@ -108,9 +108,12 @@ func (s *Store) OrgBySlug(ctx context.Context, q sqldb.Querier, slug string) (Or
 
 // EnsureUser returns the user with this email, creating it when missing.
 func (s *Store) EnsureUser(ctx context.Context, q sqldb.Querier, email, name string) (User, error) {
-	email = NormalizeEmail(email)
-	if _, err := mail.ParseAddress(email); err != nil || !strings.Contains(email, "@") {
-		return User{}, errs.Invalid("email %q is not a valid address", email)
+	email, err := ValidateEmail(email)
+	if err != nil {
+		return User{}, err
+	}
+	if _, err := mail.ParseAddress(email); err != nil {
+		return User{}, errs.Invalid("email is not a valid address")
 	}
 	u, err := s.UserByEmail(ctx, q, email)
 	if err == nil {

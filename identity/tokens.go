@@ -1,23 +1,32 @@
-// API tokens: random bearer tokens bound to one user in one org, shown once,
-// stored as SHA-256 hashes, revocable.
+// API tokens: random bearer tokens shown once, stored as SHA-256 hashes,
+// revocable. A user token belongs to the user who created it and acts in one
+// org; an org automation token acts in its org with the admin role and has
+// no user behind it.
 package identity
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
-// TokenPrefix starts every API token, so leaked tokens are recognizable.
-const TokenPrefix = "rpl"
+// Prefixes of API tokens, so leaked tokens are recognizable: user tokens and
+// org automation tokens.
+const (
+	TokenPrefix    = "rpl"
+	OrgTokenPrefix = "rpo"
+)
 
 // ErrBadToken is a missing, unknown or revoked API token.
 var ErrBadToken = errs.New(errs.ErrUnauthorized, "unauthorized", "missing, unknown or revoked API token")
 
-// Principal is the caller behind an API token.
+// Principal is the caller behind an API token. An org automation token has
+// no UserID and no Email.
 type Principal struct {
 	TokenID string
 	UserID  string
@@ -28,6 +37,19 @@ type Principal struct {
 
 // IsAdmin reports whether the caller administers its token's org.
 func (p Principal) IsAdmin() bool { return p.Role == RoleAdmin }
+
+// IsUser reports whether a person is behind the caller (not an org
+// automation token).
+func (p Principal) IsUser() bool { return p.UserID != "" }
+
+// Actor is how the audit log names the caller: the user id, or the org
+// automation token's id.
+func (p Principal) Actor() string {
+	if p.UserID == "" {
+		return "token:" + p.TokenID
+	}
+	return p.UserID
+}
 
 // IssueToken creates a token for user in org and returns it; only its hash is
 // stored. createdBy is the user id that asked for it.
@@ -41,16 +63,136 @@ func (s *Store) IssueToken(ctx context.Context, q sqldb.Querier, orgID, userID, 
 	return token, id, nil
 }
 
-// RevokeToken revokes a token of org.
+// RevokeToken revokes a token of org: a member's API token or an org
+// automation token.
 func (s *Store) RevokeToken(ctx context.Context, q sqldb.Querier, orgID, tokenID string) error {
 	n, err := q.Exec(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`, s.now(), tokenID, orgID)
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
 	}
 	if n == 0 {
+		if n, err = q.Exec(ctx, `UPDATE org_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`, s.now(), tokenID, orgID); err != nil {
+			return fmt.Errorf("revoke token: %w", err)
+		}
+	}
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// TokenInfo describes an API token without the token itself.
+type TokenInfo struct {
+	ID        string    `json:"id"`
+	OrgID     string    `json:"org_id"`
+	Name      string    `json:"name,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// IssueOwnToken creates an API token for the caller, acting in org (an org
+// id or slug the caller belongs to; empty means the caller's current org).
+// Nobody creates a token for someone else.
+func (s *Store) IssueOwnToken(ctx context.Context, db *sqldb.DB, by Principal, org string) (token string, info TokenInfo, err error) {
+	if !by.IsUser() {
+		return "", TokenInfo{}, ErrNoUser
+	}
+	if org == "" {
+		org = by.OrgID
+	}
+	err = db.InTx(ctx, func(tx sqldb.Tx) error {
+		m, err := s.memberOf(ctx, tx, by.UserID, org)
+		if errors.Is(err, ErrNotFound) {
+			return errs.Forbidden("you are not a member of org %q", org)
+		}
+		if err != nil {
+			return err
+		}
+		if token, info.ID, err = s.IssueToken(ctx, tx, m.OrgID, by.UserID, by.UserID); err != nil {
+			return err
+		}
+		info.OrgID, info.CreatedAt = m.OrgID, s.now()
+		return s.Audit(ctx, tx, AuditEntry{OrgID: m.OrgID, ActorID: by.UserID, Action: "token.issue", Target: by.UserID,
+			Detail: map[string]any{"token_id": info.ID}})
+	})
+	return token, info, err
+}
+
+// OwnTokens lists the caller's live API tokens in every org.
+func (s *Store) OwnTokens(ctx context.Context, q sqldb.Querier, by Principal) ([]TokenInfo, error) {
+	if !by.IsUser() {
+		return nil, ErrNoUser
+	}
+	rows, err := q.Query(ctx, `SELECT id, org_id, created_at FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, by.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (TokenInfo, error) {
+		var t TokenInfo
+		return t, r.Scan(&t.ID, &t.OrgID, &t.CreatedAt)
+	})
+}
+
+// RevokeOwnToken revokes one of the caller's own API tokens.
+func (s *Store) RevokeOwnToken(ctx context.Context, db *sqldb.DB, by Principal, tokenID string) error {
+	if !by.IsUser() {
+		return ErrNoUser
+	}
+	return db.InTx(ctx, func(tx sqldb.Tx) error {
+		var orgID string
+		err := tx.QueryRow(ctx, `SELECT org_id FROM api_tokens WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, tokenID, by.UserID).Scan(&orgID)
+		if err != nil {
+			return notFound(err, "find token")
+		}
+		if err := s.RevokeToken(ctx, tx, orgID, tokenID); err != nil {
+			return err
+		}
+		return s.Audit(ctx, tx, AuditEntry{OrgID: orgID, ActorID: by.UserID, Action: "token.revoke", Target: tokenID})
+	})
+}
+
+// IssueOrgToken creates an org automation token (admin): it acts in the
+// caller's org with the admin role, has no user, and cannot launch
+// workspaces or use anything personal.
+func (s *Store) IssueOrgToken(ctx context.Context, db *sqldb.DB, by Principal, name string) (token string, info TokenInfo, err error) {
+	if !by.IsAdmin() {
+		return "", TokenInfo{}, errs.Forbidden("this needs the admin role in the org")
+	}
+	token = sqldb.NewToken(OrgTokenPrefix)
+	info = TokenInfo{ID: sqldb.NewID("otk"), OrgID: by.OrgID, Name: strings.TrimSpace(name), CreatedAt: s.now()}
+	if len(info.Name) > 100 {
+		return "", TokenInfo{}, errs.Invalid("token name must be at most 100 characters")
+	}
+	err = db.InTx(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO org_tokens (id, org_id, name, token_hash, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			info.ID, info.OrgID, info.Name, sqldb.HashToken(token), by.Actor(), info.CreatedAt); err != nil {
+			return fmt.Errorf("issue org token: %w", err)
+		}
+		return s.Audit(ctx, tx, AuditEntry{OrgID: by.OrgID, ActorID: by.Actor(), Action: "org_token.issue", Target: info.ID,
+			Detail: map[string]any{"name": info.Name}})
+	})
+	return token, info, err
+}
+
+// OrgTokens lists an org's live automation tokens.
+func (s *Store) OrgTokens(ctx context.Context, q sqldb.Querier, orgID string) ([]TokenInfo, error) {
+	rows, err := q.Query(ctx, `SELECT id, org_id, name, created_at FROM org_tokens WHERE org_id = $1 AND revoked_at IS NULL ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list org tokens: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (TokenInfo, error) {
+		var t TokenInfo
+		return t, r.Scan(&t.ID, &t.OrgID, &t.Name, &t.CreatedAt)
+	})
+}
+
+// RevokeOrgToken revokes a token of the caller's org and audits it.
+func (s *Store) RevokeOrgToken(ctx context.Context, db *sqldb.DB, by Principal, tokenID string) error {
+	return db.InTx(ctx, func(tx sqldb.Tx) error {
+		if err := s.RevokeToken(ctx, tx, by.OrgID, tokenID); err != nil {
+			return err
+		}
+		return s.Audit(ctx, tx, AuditEntry{OrgID: by.OrgID, ActorID: by.Actor(), Action: "token.revoke", Target: tokenID})
+	})
 }
 
 // Authenticate resolves a bearer token to its principal. The membership is
@@ -60,6 +202,18 @@ func (s *Store) Authenticate(ctx context.Context, q sqldb.Querier, token string)
 		return Principal{}, ErrBadToken
 	}
 	var p Principal
+	if strings.HasPrefix(token, OrgTokenPrefix+"_") {
+		err := q.QueryRow(ctx, `SELECT id, org_id FROM org_tokens WHERE token_hash = $1 AND revoked_at IS NULL`, sqldb.HashToken(token)).
+			Scan(&p.TokenID, &p.OrgID)
+		if errors.Is(err, sqldb.ErrNoRows) {
+			return Principal{}, ErrBadToken
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("authenticate: %w", err)
+		}
+		p.Role = RoleAdmin
+		return p, nil
+	}
 	err := q.QueryRow(ctx, `SELECT t.id, t.user_id, u.email, t.org_id, m.role
 		FROM api_tokens t
 		JOIN users u ON u.id = t.user_id

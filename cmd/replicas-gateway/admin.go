@@ -1,4 +1,5 @@
-// admin subcommands: bootstrap an org with its first admin and API token.
+// admin subcommands: bootstrap an org with its first admin and API token,
+// and single-use sign-in links for the operator.
 package main
 
 import (
@@ -17,6 +18,8 @@ func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	switch args[0] {
 	case "bootstrap":
 		return cmdBootstrap(ctx, args[1:], getenv, stdout, stderr)
+	case "login-link":
+		return cmdLoginLink(ctx, args[1:], getenv, stdout, stderr)
 	default:
 		if cmd, ok := adminCommands[args[0]]; ok {
 			return cmd(ctx, args[1:], getenv, stdout, stderr)
@@ -59,3 +62,33 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 	fmt.Fprintf(stdout, "org %s (%s)\nadmin %s (%s)\nAPI token (shown once): %s\n", org.Slug, org.ID, user.Email, user.ID, token)
 	return nil
 }
+
+// cmdLoginLink prints a single-use sign-in link for an existing user, valid
+// for 15 minutes: POSTing to it gives that user a new API token.
+func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin login-link", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the user's email (required)")
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if *email == "" {
+		fmt.Fprintln(stderr, "admin login-link: --email is required")
+		return errUsage
+	}
+	a, err := openApp(ctx, cfg, newLogger(io.Discard), queueInsertOnly)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	token, _, err := a.identity.IssueLoginLink(ctx, a.db, *email)
+	if err != nil {
+		return fmt.Errorf("login-link: %w", err)
+	}
+	fmt.Fprintln(stdout, loginLinkURL(publicURL(cfg), token))
+	return nil
+}
+
+// loginLinkURL is where a sign-in link's token is redeemed.
+func loginLinkURL(base, token string) string { return base + "/api/v1/login-links/" + token + "/redeem" }

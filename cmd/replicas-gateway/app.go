@@ -249,7 +249,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
 		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github,
+		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: publicURL(cfg),
 	})
 	return a, nil
 }

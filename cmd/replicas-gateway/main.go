@@ -19,6 +19,7 @@ commands:
   serve            run the gateway (embedded SQLite in ./data unless DATABASE_URL is set)
   migrate          apply database migrations and exit
   admin bootstrap  create an org, its first admin and an API token
+  admin login-link print a single-use sign-in link (15 minutes) for a user: --email
   admin rotate-key re-encrypt stored secrets with the current REPLICAS_ENCRYPTION_KEY
   demo             self-contained run: seed, send sample deliveries, show the workspaces
   trigger          send a signed sample delivery to a running gateway
