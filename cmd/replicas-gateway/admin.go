@@ -91,4 +91,6 @@ func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string
 }
 
 // loginLinkURL is where a sign-in link's token is redeemed.
-func loginLinkURL(base, token string) string { return base + "/api/v1/login-links/" + token + "/redeem" }
+func loginLinkURL(base, token string) string {
+	return base + "/api/v1/login-links/" + token + "/redeem"
+}

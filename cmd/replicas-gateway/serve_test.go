@@ -137,3 +137,47 @@ func TestServeTwoReplicasSharePostgres(t *testing.T) {
 		}
 	}
 }
+
+// The operator's login link: printed by the command, redeemed once over HTTP
+// for a token of that user, refused the second time.
+func TestAdminLoginLink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	getenv := env(map[string]string{"REPLICAS_DATA_DIR": dir})
+	boot := bootstrap(t, getenv, "--org", "acme", "--email", "ada@example.com")
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"admin", "login-link", "--email", "nobody@example.com"}, getenv, &out, &errOut); err == nil {
+		t.Fatalf("login link for an unknown email: %q", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"admin", "login-link", "--email", "Ada@Example.com"}, getenv, &out, &errOut); err != nil {
+		t.Fatalf("login-link: %v: %s", err, errOut.String())
+	}
+	link := strings.TrimSpace(out.String())
+	if !strings.Contains(link, "/api/v1/login-links/rpk_") || strings.Contains(link, "\n") {
+		t.Fatalf("login link = %q", link)
+	}
+	base, stop := startServe(t, LoadConfig(getenv))
+	defer stop()
+	_, path, _ := strings.Cut(link, "/api/v1/")
+	redeem := func() (int, map[string]any) {
+		resp, err := http.Post(base+"/api/v1/"+path, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	code, body := redeem()
+	if code != 201 || body["user_id"] != boot["user_id"] {
+		t.Fatalf("redeem = %d %v", code, body)
+	}
+	if code, me := getMe(t, base, body["token"].(string)); code != 200 || me["id"] != boot["user_id"] {
+		t.Fatalf("token from the login link: me = %d %v", code, me)
+	}
+	if code, body := redeem(); code != 404 {
+		t.Fatalf("second redeem = %d %v", code, body)
+	}
+}
