@@ -26,6 +26,10 @@ const RefreshMargin = 5 * time.Minute
 // the workspace should retry, the credential stays usable.
 var ErrRefreshUnavailable = errs.New(errs.ErrUnavailable, "refresh_unavailable", "the token endpoint is unavailable; retry shortly")
 
+// ErrVersionRequired: a rejection must name the version the provider refused,
+// or a stale report could not be told from a fresh one.
+var ErrVersionRequired = errs.New(errs.ErrInvalid, "version_required", "version is required: the version of the credential the provider rejected (1 or more)")
+
 // ExhaustedError is the answer when a chain has nothing usable left.
 func ExhaustedError(agent string) error {
 	return errs.New(errs.ErrConflict, "auth_exhausted", "Couldn't authenticate with %s after multiple attempts", DisplayName(agent))
@@ -95,8 +99,11 @@ func (r *Runtime) Current(ctx context.Context, ch Chain) (Issued, error) {
 }
 
 // Rejected handles a workspace's report that credential id at version was
-// refused by the provider, and returns what to use now.
+// refused by the provider, and returns what to use now. Versions start at 1.
 func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int64) (Issued, error) {
+	if version < 1 {
+		return Issued{}, ErrVersionRequired
+	}
 	inChain := false
 	for _, c := range ch.IDs {
 		inChain = inChain || c == id
@@ -132,63 +139,124 @@ func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int
 	return r.Current(ctx, ch)
 }
 
+// refreshTimeout bounds one refresh: waiting for the credential's lock, the
+// token request and storing the result.
+const refreshTimeout = time.Minute
+
 // refresh rotates an OAuth credential, one refresh per credential at a time
-// across goroutines (single-flight) and processes (a PostgreSQL advisory lock
-// held across the token request), re-checking after taking the lock so that
-// waiters use the token the winner obtained.
+// across goroutines (single-flight, keyed by the version seen and by force,
+// so a forced rotation never shares a flight that may hand back the token it
+// reported) and processes (a named database lock held across the token
+// request), re-checking after taking the lock so that waiters use the token
+// the winner obtained. The refresh runs detached from the caller with its
+// own timeout: once the provider has rotated the token, the new tokens are
+// stored even when the workspace that asked has gone. The caller stops
+// waiting when its context ends.
 func (r *Runtime) refresh(ctx context.Context, ch Chain, seen Credential, force bool) (Credential, Secret, error) {
-	key := fmt.Sprintf("%s@%d", seen.ID, seen.Version)
-	v, err, _ := r.flight.Do(key, func() (any, error) {
-		unlock, err := r.db.Lock(ctx, "credential:"+seen.ID)
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
-		c, sec, err := r.store.Open(ctx, r.db, seen.ID)
-		if err != nil {
-			return nil, err
-		}
-		if c.Status != StatusActive {
-			return nil, &oauthrefresh.RejectedError{Code: "credential unusable"}
-		}
-		fresh := r.now().Add(RefreshMargin).Before(sec.ExpiresAt)
-		if c.Version > seen.Version || (!force && fresh) {
-			return opened{c, sec}, nil // another request (or process) refreshed it meanwhile
-		}
-		ep, ok := r.endpoints[c.Agent]
-		if !ok {
-			return nil, fmt.Errorf("no token endpoint for %s", c.Agent)
-		}
-		tok, err := ep.Refresh(ctx, sec.RefreshToken)
-		if oauthrefresh.IsRejected(err) {
-			r.log.Warn("oauth refresh rejected; credential marked unusable", "credential_id", c.ID, "agent", c.Agent, "scope", c.Scope)
-			if merr := r.store.MarkUnusable(ctx, r.db, c.ID, "OAuth refresh rejected by the provider: reconnect it", Change{ActorID: "system", OrgID: ch.OrgID}); merr != nil {
-				return nil, merr
-			}
-			return nil, err
-		}
-		if err != nil {
-			r.log.Warn("oauth refresh failed; credential kept", "credential_id", c.ID, "err", err)
-			return nil, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
-		}
-		sec.AccessToken, sec.RefreshToken, sec.ExpiresAt = tok.AccessToken, tok.RefreshToken, tok.Expiry
-		if id, _ := tok.Extra("id_token").(string); id != "" {
-			sec.IDToken = id
-		}
-		if sec.ExpiresAt.IsZero() {
-			sec.ExpiresAt = r.now().Add(time.Hour)
-		}
-		c, err = r.store.UpdateSecret(ctx, r.db, c.ID, c.Version, sec)
-		if err != nil {
-			return nil, fmt.Errorf("store refreshed token: %w", err)
-		}
-		return opened{c, sec}, nil
+	key := fmt.Sprintf("%s@%d force=%t", seen.ID, seen.Version, force)
+	done := r.flight.DoChan(key, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+		defer cancel()
+		return r.rotate(rctx, ch, seen, force)
 	})
-	if err != nil {
-		return Credential{}, Secret{}, err
+	select {
+	case <-ctx.Done():
+		return Credential{}, Secret{}, ctx.Err()
+	case res := <-done:
+		if res.Err != nil {
+			return Credential{}, Secret{}, res.Err
+		}
+		o := res.Val.(opened)
+		return o.c, o.sec, nil
 	}
-	o := v.(opened)
-	return o.c, o.sec, nil
+}
+
+// rotate holds the credential's lock across one refresh-token grant. The
+// send is recorded before it leaves (refresh state "unknown"), so an answer
+// that never arrives (or a crash) is known afterwards. A token whose last
+// send has an unknown outcome is sent once more ("resent"): if the provider
+// never got it, that works; if it had rotated it, the provider answers with
+// a reuse or invalid_grant rejection. A re-send whose outcome is unknown too
+// ends the credential: it is marked unusable and the chain falls back.
+func (r *Runtime) rotate(ctx context.Context, ch Chain, seen Credential, force bool) (opened, error) {
+	unlock, err := r.db.Lock(ctx, "credential:"+seen.ID)
+	if err != nil {
+		return opened{}, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
+	}
+	defer unlock()
+	c, sec, err := r.store.Open(ctx, r.db, seen.ID)
+	if err != nil {
+		return opened{}, err
+	}
+	if c.Status != StatusActive {
+		return opened{}, &oauthrefresh.RejectedError{Code: "credential unusable"}
+	}
+	fresh := r.now().Add(RefreshMargin).Before(sec.ExpiresAt)
+	if c.Version > seen.Version || (!force && fresh) {
+		return opened{c, sec}, nil // another request (or process) refreshed it meanwhile
+	}
+	ep, ok := r.endpoints[c.Agent]
+	if !ok {
+		return opened{}, fmt.Errorf("no token endpoint for %s", c.Agent)
+	}
+	sending := RefreshUnknown
+	switch c.RefreshState {
+	case RefreshUnknown:
+		sending = RefreshResent
+		r.log.Warn("re-sending an OAuth refresh token once after an unknown outcome", "credential_id", c.ID, "agent", c.Agent)
+	case RefreshResent: // a crash during the re-send
+		return opened{}, r.giveUp(ctx, ch, c)
+	}
+	if err := r.store.SetRefreshState(ctx, r.db, c.ID, c.Version, sending); err != nil {
+		return opened{}, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
+	}
+	tok, err := ep.Refresh(ctx, sec.RefreshToken)
+	switch {
+	case oauthrefresh.IsRejected(err):
+		r.log.Warn("oauth refresh rejected; credential marked unusable", "credential_id", c.ID, "agent", c.Agent, "scope", c.Scope, "err", err)
+		if merr := r.markUnusable(ctx, ch, c, "OAuth refresh rejected by the provider: reconnect it"); merr != nil {
+			return opened{}, merr
+		}
+		return opened{}, err
+	case errors.Is(err, oauthrefresh.ErrOutcomeUnknown) && sending == RefreshResent:
+		return opened{}, r.giveUp(ctx, ch, c)
+	case errors.Is(err, oauthrefresh.ErrOutcomeUnknown):
+		r.log.Warn("oauth refresh outcome unknown; the token will be re-sent once", "credential_id", c.ID, "err", err)
+		return opened{}, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
+	case err != nil:
+		// The provider did not take the token: the state before this send holds.
+		r.log.Warn("oauth refresh failed; credential kept", "credential_id", c.ID, "err", err)
+		if serr := r.store.SetRefreshState(ctx, r.db, c.ID, c.Version, c.RefreshState); serr != nil {
+			return opened{}, fmt.Errorf("%w: %v", ErrRefreshUnavailable, serr)
+		}
+		return opened{}, fmt.Errorf("%w: %v", ErrRefreshUnavailable, err)
+	}
+	sec.AccessToken, sec.RefreshToken, sec.ExpiresAt = tok.AccessToken, tok.RefreshToken, tok.Expiry
+	if id, _ := tok.Extra("id_token").(string); id != "" {
+		sec.IDToken = id
+	}
+	if sec.ExpiresAt.IsZero() {
+		sec.ExpiresAt = r.now().Add(time.Hour)
+	}
+	c, err = r.store.UpdateSecret(ctx, r.db, c.ID, c.Version, sec)
+	if err != nil {
+		return opened{}, fmt.Errorf("store refreshed token: %w", err)
+	}
+	return opened{c, sec}, nil
+}
+
+// giveUp ends a credential whose refresh token was sent twice without a
+// known outcome: it is marked unusable and the caller falls back.
+func (r *Runtime) giveUp(ctx context.Context, ch Chain, c Credential) error {
+	r.log.Warn("oauth refresh outcome unknown twice; credential marked unusable", "credential_id", c.ID, "agent", c.Agent, "scope", c.Scope)
+	if err := r.markUnusable(ctx, ch, c, "OAuth refresh outcome unknown twice: reconnect it"); err != nil {
+		return err
+	}
+	return &oauthrefresh.RejectedError{Code: "outcome_unknown"}
+}
+
+func (r *Runtime) markUnusable(ctx context.Context, ch Chain, c Credential, reason string) error {
+	return r.store.MarkUnusable(ctx, r.db, c.ID, reason, Change{ActorID: "system", OrgID: ch.OrgID})
 }
 
 type opened struct {

@@ -41,6 +41,14 @@ const (
 	StatusUnusable = "unusable"
 )
 
+// Refresh states of an OAuth credential: what is known about the last send
+// of its refresh token.
+const (
+	RefreshSettled = ""        // no send without an answer
+	RefreshUnknown = "unknown" // sent and no answer known: the provider may have rotated it
+	RefreshResent  = "resent"  // sent once more after an unknown outcome, still no answer
+)
+
 // Credential is a credential without its secret: what the API shows.
 type Credential struct {
 	ID           string     `json:"id"`
@@ -52,6 +60,7 @@ type Credential struct {
 	Status       string     `json:"status"`
 	StatusReason string     `json:"status_reason,omitempty"`
 	Version      int64      `json:"version"`
+	RefreshState string     `json:"refresh_state,omitempty"`
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	keyID        string
@@ -75,11 +84,11 @@ func NewStore(keys *Keyring, audit Auditor) *Store {
 	return &Store{keys: keys, audit: audit, now: func() time.Time { return time.Now().UTC() }}
 }
 
-const credCols = `id, scope, owner_id, agent, method, hint, status, status_reason, version, expires_at, updated_at, key_id, sealed`
+const credCols = `id, scope, owner_id, agent, method, hint, status, status_reason, version, refresh_state, expires_at, updated_at, key_id, sealed`
 
 func scanCred(r sqldb.Row) (Credential, error) {
 	var c Credential
-	err := r.Scan(&c.ID, &c.Scope, &c.OwnerID, &c.Agent, &c.Method, &c.Hint, &c.Status, &c.StatusReason, &c.Version, &c.ExpiresAt, &c.UpdatedAt, &c.keyID, &c.sealed)
+	err := r.Scan(&c.ID, &c.Scope, &c.OwnerID, &c.Agent, &c.Method, &c.Hint, &c.Status, &c.StatusReason, &c.Version, &c.RefreshState, &c.ExpiresAt, &c.UpdatedAt, &c.keyID, &c.sealed)
 	return c, err
 }
 
@@ -122,7 +131,7 @@ func (s *Store) Put(ctx context.Context, q sqldb.Querier, o Owner, agent, method
 	if _, err := q.Exec(ctx, `INSERT INTO credentials (id, scope, owner_id, agent, method, key_id, sealed, hint, status, status_reason, version, expires_at, created_by, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', '', 1, $9, $10, $11, $11)
 		ON CONFLICT (scope, owner_id, agent, method) DO UPDATE SET key_id = excluded.key_id, sealed = excluded.sealed, hint = excluded.hint,
-			status = 'active', status_reason = '', version = credentials.version + 1, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+			status = 'active', status_reason = '', version = credentials.version + 1, refresh_state = '', expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
 		id, o.Scope, o.ID, agent, method, keyID, sealed, hint(method, sec), expires, by.ActorID, now); err != nil {
 		return Credential{}, fmt.Errorf("put credential: %w", err)
 	}
@@ -223,8 +232,9 @@ func (s *Store) MarkUnusable(ctx context.Context, q sqldb.Querier, id, reason st
 }
 
 // UpdateSecret stores a rotated secret (new OAuth tokens) when the stored
-// version is still expectedVersion, bumping the version; it returns the new
-// credential, or errs.ErrConflict when someone else changed it first.
+// version is still expectedVersion, bumping the version and settling the
+// refresh state; it returns the new credential, or errs.ErrConflict when
+// someone else changed it first.
 func (s *Store) UpdateSecret(ctx context.Context, q sqldb.Querier, id string, expectedVersion int64, sec Secret) (Credential, error) {
 	keyID, sealed, err := s.seal(id, sec)
 	if err != nil {
@@ -234,7 +244,7 @@ func (s *Store) UpdateSecret(ctx context.Context, q sqldb.Querier, id string, ex
 	if !sec.ExpiresAt.IsZero() {
 		expires = &sec.ExpiresAt
 	}
-	n, err := q.Exec(ctx, `UPDATE credentials SET key_id = $1, sealed = $2, hint = $3, expires_at = $4, version = version + 1, updated_at = $5
+	n, err := q.Exec(ctx, `UPDATE credentials SET key_id = $1, sealed = $2, hint = $3, expires_at = $4, version = version + 1, refresh_state = '', updated_at = $5
 		WHERE id = $6 AND version = $7`, keyID, sealed, hint("oauth", sec), expires, s.now(), id, expectedVersion)
 	if err != nil {
 		return Credential{}, fmt.Errorf("update credential secret: %w", err)
@@ -243,6 +253,20 @@ func (s *Store) UpdateSecret(ctx context.Context, q sqldb.Querier, id string, ex
 		return Credential{}, errs.Conflict("credential %s changed concurrently", id)
 	}
 	return s.Get(ctx, q, id)
+}
+
+// SetRefreshState records what is known about the send of the refresh token
+// of a usable credential at version (it does not change the version: the
+// secret is the same); errs.ErrConflict when the credential changed first.
+func (s *Store) SetRefreshState(ctx context.Context, q sqldb.Querier, id string, version int64, state string) error {
+	n, err := q.Exec(ctx, `UPDATE credentials SET refresh_state = $1 WHERE id = $2 AND version = $3 AND status = 'active'`, state, id, version)
+	if err != nil {
+		return fmt.Errorf("record refresh state: %w", err)
+	}
+	if n == 0 {
+		return errs.Conflict("credential %s changed concurrently", id)
+	}
+	return nil
 }
 
 // Reseal re-encrypts every credential still sealed with an older key and

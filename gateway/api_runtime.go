@@ -46,7 +46,7 @@ func (s *Server) currentCredential(c *gin.Context) error {
 
 type rejectedRequest struct {
 	CredentialID string `json:"credential_id" binding:"required"`
-	Version      int64  `json:"version"`
+	Version      *int64 `json:"version"` // required: a missing version is not "already rotated"
 }
 
 func (s *Server) rejectedCredential(c *gin.Context) error {
@@ -55,8 +55,11 @@ func (s *Server) rejectedCredential(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	logger(c).Info("credential rejected by the provider", "credential_id", req.CredentialID, "version", req.Version)
-	out, err := s.Runtime.Rejected(c.Request.Context(), chainOf(w), req.CredentialID, req.Version)
+	if req.Version == nil {
+		return credstore.ErrVersionRequired
+	}
+	logger(c).Info("credential rejected by the provider", "credential_id", req.CredentialID, "version", *req.Version)
+	out, err := s.Runtime.Rejected(c.Request.Context(), chainOf(w), req.CredentialID, *req.Version)
 	if err != nil {
 		return err
 	}

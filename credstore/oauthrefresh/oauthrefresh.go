@@ -1,8 +1,11 @@
 // Package oauthrefresh sends refresh-token grants to the Claude and Codex
 // token endpoints the way their own CLIs do (a JSON body; form-encoded as an
-// option) and classifies the outcome: a new token, a rejection (the grant is
-// dead: invalid_grant, 400, 401) or an outage (timeout, connection error,
-// 5xx). It never retries by itself: after an unknown outcome a replayed
+// option) and classifies the outcome: a new token; a rejection (the grant is
+// dead: invalid_grant or a reused, expired or revoked refresh token, 400,
+// 401); an outage in which the provider did not take the token (not sent,
+// 5xx, 429); or an unknown outcome (the request was sent and no answer
+// arrived, or a gateway in front of the provider timed out), after which the
+// provider may have rotated the token. It never retries by itself: a replayed
 // refresh token counts as reuse at rotating providers and revokes the grant.
 package oauthrefresh
 
@@ -14,7 +17,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -39,17 +44,47 @@ func (e *RejectedError) Error() string {
 	return fmt.Sprintf("token endpoint rejected the refresh (%d %s)", e.Status, e.Code)
 }
 
-// ErrUnavailable: the outcome is unknown or the provider is down; the
-// credential stays usable.
+// ErrUnavailable: the provider is down or did not take the refresh token;
+// the credential stays usable and the same token may be sent again.
 var ErrUnavailable = errors.New("token endpoint unavailable")
 
+// ErrOutcomeUnknown: the refresh token was sent and no answer is known; the
+// provider may have rotated it, so sending it again may count as reuse.
+var ErrOutcomeUnknown = errors.New("token endpoint outcome unknown")
+
+// rejectionCodes are the error codes that mean the refresh token is dead:
+// OAuth's invalid_grant and the codes the Codex CLI reads from its provider.
+var rejectionCodes = map[string]bool{
+	"invalid_grant":             true,
+	"refresh_token_reused":      true,
+	"refresh_token_expired":     true,
+	"refresh_token_invalidated": true,
+}
+
 type answer struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	IDToken      string `json:"id_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	Error        string `json:"error"`
+	AccessToken  string          `json:"access_token"`
+	RefreshToken string          `json:"refresh_token"`
+	IDToken      string          `json:"id_token"`
+	TokenType    string          `json:"token_type"`
+	ExpiresIn    int64           `json:"expires_in"`
+	Error        json.RawMessage `json:"error"`
+	Code         string          `json:"code"`
+}
+
+// errorCode reads the error code from `"error":"code"`, from
+// `"error":{"code":"code"}` or from a top-level `"code"`.
+func (a answer) errorCode() string {
+	var s string
+	if json.Unmarshal(a.Error, &s) == nil && s != "" {
+		return s
+	}
+	var o struct {
+		Code string `json:"code"`
+	}
+	if json.Unmarshal(a.Error, &o) == nil && o.Code != "" {
+		return o.Code
+	}
+	return a.Code
 }
 
 // Refresh exchanges refreshToken for new tokens. The result keeps the old
@@ -68,6 +103,13 @@ func (e Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Tok
 	} else {
 		body, _ = json.Marshal(fields)
 	}
+	// Once the whole request is written the provider may act on it.
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			sent.Store(true)
+		}
+	}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("refresh request: %w", err)
@@ -80,21 +122,31 @@ func (e Endpoint) Refresh(ctx context.Context, refreshToken string) (*oauth2.Tok
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if sent.Load() {
+			return nil, fmt.Errorf("%w: no answer after sending: %v", ErrOutcomeUnknown, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading the answer: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: reading the %d answer: %v", ErrOutcomeUnknown, resp.StatusCode, err)
 	}
 	var a answer
 	_ = json.Unmarshal(raw, &a) // an error page is classified by its status below
+	code := a.errorCode()
 	switch {
+	case resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusGatewayTimeout:
+		// A proxy lost the provider's answer: it may have rotated the token.
+		return nil, fmt.Errorf("%w: status %d", ErrOutcomeUnknown, resp.StatusCode)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		return nil, fmt.Errorf("%w: status %d", ErrUnavailable, resp.StatusCode)
-	case a.Error == "invalid_grant" || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized:
-		return nil, &RejectedError{Status: resp.StatusCode, Code: a.Error}
-	case resp.StatusCode != http.StatusOK || a.AccessToken == "":
+	case rejectionCodes[code] || resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized:
+		return nil, &RejectedError{Status: resp.StatusCode, Code: code}
+	case resp.StatusCode == http.StatusOK && a.AccessToken == "":
+		// The provider accepted the grant but its answer is unreadable.
+		return nil, fmt.Errorf("%w: a 200 answer without an access token", ErrOutcomeUnknown)
+	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("%w: unexpected answer %d", ErrUnavailable, resp.StatusCode)
 	}
 	tok := &oauth2.Token{AccessToken: a.AccessToken, TokenType: a.TokenType, RefreshToken: a.RefreshToken}

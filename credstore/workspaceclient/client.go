@@ -69,10 +69,18 @@ func (c *Client) Wake(ctx context.Context) (Credential, error) {
 	return c.call(ctx, http.MethodPost, "/api/v1/workspace/wake", struct{}{})
 }
 
-// Rejected reports cred as refused and returns the rotated or next one.
+// rejection is the body of a rejection report. The version is always sent:
+// it tells the gateway whether the credential was rotated since.
+type rejection struct {
+	CredentialID string `json:"credential_id"`
+	Version      int64  `json:"version"`
+}
+
+// Rejected reports cred (at the version it was handed out with) as refused
+// and returns the rotated or next one.
 func (c *Client) Rejected(ctx context.Context, cred Credential) (Credential, error) {
 	return c.call(ctx, http.MethodPost, "/api/v1/workspace/credential/rejected",
-		map[string]any{"credential_id": cred.CredentialID, "version": cred.Version})
+		rejection{CredentialID: cred.CredentialID, Version: cred.Version})
 }
 
 // Run runs fn with the current credential; on ErrAuth it reports

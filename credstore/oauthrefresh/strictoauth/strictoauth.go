@@ -2,7 +2,9 @@
 // on ory/fosite: refresh tokens rotate on every use, and presenting a used
 // refresh token again revokes the whole token family — what real providers
 // do. It accepts the JSON refresh body that the Claude and Codex CLIs send
-// (translating it to the form encoding fosite reads) and counts refreshes.
+// (translating it to the form encoding fosite reads), counts refreshes, and
+// can hold or drop an answer after the grant was processed (Intercept), to
+// show what a client does when a rotation happened but its answer was lost.
 package strictoauth
 
 import (
@@ -31,6 +33,25 @@ type Server struct {
 	*httptest.Server
 	provider  fosite.OAuth2Provider
 	refreshes atomic.Int64
+	intercept atomic.Pointer[func(Answer) bool]
+}
+
+// Answer is a token answer the server has computed, after it committed the
+// grant (for a refresh: the family has rotated), before it is sent.
+type Answer struct {
+	Grant  string // grant_type of the request
+	Status int
+}
+
+// Intercept hands every answer to fn before it is sent: fn may block (the
+// client waits, or gives up), and returns false to close the connection
+// without answering. A nil fn sends answers at once.
+func (s *Server) Intercept(fn func(Answer) bool) {
+	if fn == nil {
+		s.intercept.Store(nil)
+		return
+	}
+	s.intercept.Store(&fn)
 }
 
 // New starts the server.
@@ -57,7 +78,6 @@ func New() *Server {
 func (s *Server) Refreshes() int64 { return s.refreshes.Load() }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		var fields map[string]string
 		body, _ := io.ReadAll(r.Body)
@@ -76,6 +96,30 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == "refresh_token" {
 		s.refreshes.Add(1)
 	}
+	fn := s.intercept.Load()
+	if fn == nil {
+		s.answer(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.answer(rec, r)
+	if !(*fn)(Answer{Grant: r.PostForm.Get("grant_type"), Status: rec.Code}) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// answer processes the grant and writes fosite's answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	session := &fosite.DefaultSession{Subject: "peter"}
 	ar, err := s.provider.NewAccessRequest(ctx, r, session)
 	if err != nil {
