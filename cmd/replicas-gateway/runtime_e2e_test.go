@@ -85,6 +85,19 @@ func TestWorkspaceRuntimeEndToEnd(t *testing.T) {
 	if err != nil || first.Method != "oauth" || first.Scope != "user" || first.Env["CLAUDE_CODE_OAUTH_TOKEN"] != login.AccessToken {
 		t.Fatalf("first credential = %+v, %v", first, err)
 	}
+	// A rejection must name the refused version: without one it is a 400,
+	// not "someone rotated it already", and nothing is rotated or skipped.
+	wsAuth := map[string]string{"Authorization": "Bearer " + prov.token(wsID)}
+	for _, body := range []string{
+		`{"credential_id":"` + first.CredentialID + `"}`,
+		`{"credential_id":"` + first.CredentialID + `","version":null}`,
+		`{"credential_id":"` + first.CredentialID + `","version":0}`,
+	} {
+		code, out := post(t, g.url+"/api/v1/workspace/credential/rejected", wsAuth, []byte(body))
+		if code != http.StatusBadRequest || out["error"] != "version_required" || out["message"] == "" || oauth.Refreshes() != 0 {
+			t.Fatalf("rejection %s = %d %v (%d refreshes), want 400 version_required", body, code, out, oauth.Refreshes())
+		}
+	}
 	// The provider rejects the first access token once: rotate and replay.
 	var used []string
 	err = client.Run(ctx, func(_ context.Context, c workspaceclient.Credential) error {
