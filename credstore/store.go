@@ -21,7 +21,7 @@ import (
 var migrations embed.FS
 
 // Migrations is this package's schema.
-var Migrations = sqldb.Set{Name: "credstore", FS: sqldb.MustSub(migrations, "migrations")}
+var Migrations = sqldb.Set{Name: "credstore", FS: sqldb.MustSub(migrations, "migrations"), Needs: []sqldb.Set{identity.Migrations}}
 
 // ErrNotFound is a missing credential.
 var ErrNotFound = fmt.Errorf("credstore: %w", errs.ErrNotFound)

@@ -15,7 +15,7 @@ import (
 	"github.com/tryreplicas/gateway/identity"
 )
 
-var sets = []sqldb.Set{identity.Migrations, credstore.Migrations}
+var sets = []sqldb.Set{credstore.Migrations}
 
 func keyring(t testing.TB, keys ...byte) *credstore.Keyring {
 	t.Helper()

@@ -24,19 +24,11 @@ import (
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
-	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
-// migrationSets is every package's schema, in dependency order.
-var migrationSets = []sqldb.Set{
-	identity.Migrations,
-	credstore.Migrations,
-	launch.Migrations,
-	intake.Migrations,
-	github.Migrations,
-	linear.Migrations,
-	oauthstate.Migrations,
-}
+// migrationSets are the schemas of the packages the gateway composes; each
+// set brings the sets it needs, and Migrate orders them.
+var migrationSets = []sqldb.Set{credstore.Migrations, github.Migrations, linear.Migrations}
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in
 // the data dir.

@@ -11,16 +11,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // Dialect names the engine behind a DB.
@@ -62,56 +56,39 @@ type Tx interface {
 	Driver() any
 }
 
+// driver is what each engine implements once: statements outside and inside
+// a transaction, beginning one, and the engine's own lock. postgres.go and
+// sqlite.go hold the two implementations; DB only delegates.
+type driver interface {
+	engine
+	begin(ctx context.Context) (txDriver, error)
+	ping(ctx context.Context) error
+	lock(ctx context.Context, key string) (func(), error)
+	close()
+}
+
+// engine runs statements (a pool or a transaction of one engine).
+type engine interface {
+	exec(ctx context.Context, q string, args []any) (int64, error)
+	queryRow(ctx context.Context, q string, args []any) Row
+	query(ctx context.Context, q string, args []any) (Rows, error)
+}
+
+// txDriver is an engine's open transaction.
+type txDriver interface {
+	engine
+	commit(ctx context.Context) error
+	rollback(ctx context.Context) error
+	native() any
+}
+
 // DB is an open database of either dialect.
 type DB struct {
 	dialect Dialect
-	pool    *pgxpool.Pool
-	sqlite  *sql.DB
-	locks   sync.Map      // Lock's mutexes (SQLite)
-	slots   chan struct{} // bounds connections held by Lock (PostgreSQL)
-}
-
-// OpenPostgres connects to url with pgxpool. searchPath, when not empty, pins
-// every connection to that schema (tests isolate themselves this way).
-func OpenPostgres(ctx context.Context, url, searchPath string) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
-	}
-	if searchPath != "" {
-		cfg.ConnConfig.RuntimeParams["search_path"] = searchPath
-	}
-	if !strings.Contains(url, "pool_max_conns") && cfg.MaxConns < 10 {
-		cfg.MaxConns = 10 // pgx's default (4 on 2 cores) is tight for the queue plus HTTP
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open postgres: %w", err)
-	}
-	// Locks hold a connection each while their work runs queries on others:
-	// let them take at most half of the pool so the work can always proceed.
-	return &DB{dialect: Postgres, pool: pool, slots: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
-}
-
-// OpenSQLite opens (creating it if needed) the database file path. The pool has
-// one connection: SQLite allows one writer, and River asks for exactly this.
-func OpenSQLite(path string) (*DB, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	if err := db.Ping(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	return &DB{dialect: SQLite, sqlite: db}, nil
+	drv     driver
+	pool    *pgxpool.Pool // PostgreSQL only: River and the migration lock use it
+	sqlite  *sql.DB       // SQLite only: River uses it
+	closed  atomic.Bool
 }
 
 // Dialect reports the engine.
@@ -123,52 +100,59 @@ func (db *DB) Pool() *pgxpool.Pool { return db.pool }
 // SQL is the database/sql handle (nil for PostgreSQL).
 func (db *DB) SQL() *sql.DB { return db.sqlite }
 
-// Close releases the connections.
+// Close releases the connections; later calls answer ErrClosed.
 func (db *DB) Close() {
-	if db.pool != nil {
-		db.pool.Close()
-	}
-	if db.sqlite != nil {
-		db.sqlite.Close()
+	if db.closed.CompareAndSwap(false, true) {
+		db.drv.close()
 	}
 }
+
+// ErrClosed is every call on a closed DB; it counts as unavailable.
+var ErrClosed = errors.New("sqldb: database closed")
 
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
-	if db.pool != nil {
-		return db.pool.Ping(ctx)
+	if db.closed.Load() {
+		return ErrClosed
 	}
-	return db.sqlite.PingContext(ctx)
+	return db.drv.ping(ctx)
 }
 
 func (db *DB) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	if db.pool != nil {
-		tag, err := db.pool.Exec(ctx, q, args...)
-		return tag.RowsAffected(), mapErr(err)
+	if db.closed.Load() {
+		return 0, ErrClosed
 	}
-	return sqlExec(ctx, db.sqlite, q, args)
+	n, err := db.drv.exec(ctx, q, args)
+	return n, mapErr(err)
 }
 
 func (db *DB) QueryRow(ctx context.Context, q string, args ...any) Row {
-	if db.pool != nil {
-		return pgRow{db.pool.QueryRow(ctx, q, args...)}
+	if db.closed.Load() {
+		return errRow{ErrClosed}
 	}
-	return sqlRow{db.sqlite.QueryRowContext(ctx, q, sqliteArgs(args)...)}
+	return db.drv.queryRow(ctx, q, args)
 }
 
 func (db *DB) Query(ctx context.Context, q string, args ...any) (Rows, error) {
-	if db.pool != nil {
-		rows, err := db.pool.Query(ctx, q, args...)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		return pgRows{rows}, nil
+	if db.closed.Load() {
+		return nil, ErrClosed
 	}
-	rows, err := db.sqlite.QueryContext(ctx, q, sqliteArgs(args)...)
+	rows, err := db.drv.query(ctx, q, args)
+	return rows, mapErr(err)
+}
+
+// Lock takes the lock named key and returns its release: work that must not
+// run twice at once (an OAuth refresh whose refresh token is single-use)
+// waits here on every replica that shares the database.
+func (db *DB) Lock(ctx context.Context, key string) (func(), error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	release, err := db.drv.lock(ctx, key)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, fmt.Errorf("lock %s: %w", key, mapErr(err))
 	}
-	return sqlRows{rows}, nil
+	return release, nil
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling
@@ -187,75 +171,44 @@ func (db *DB) InTx(ctx context.Context, fn func(tx Tx) error) error {
 
 // Begin opens a transaction; prefer InTx.
 func (db *DB) Begin(ctx context.Context) (*txn, error) {
-	if db.pool != nil {
-		tx, err := db.pool.Begin(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("begin: %w", mapErr(err))
-		}
-		return &txn{dialect: Postgres, pg: tx}, nil
+	if db.closed.Load() {
+		return nil, fmt.Errorf("begin: %w", ErrClosed)
 	}
-	tx, err := db.sqlite.BeginTx(ctx, nil)
+	t, err := db.drv.begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", mapErr(err))
 	}
-	return &txn{dialect: SQLite, sql: tx}, nil
+	return &txn{dialect: db.dialect, t: t}, nil
 }
 
 type txn struct {
 	dialect Dialect
-	pg      pgx.Tx
-	sql     *sql.Tx
+	t       txDriver
 	done    bool
 }
 
 func (t *txn) Dialect() Dialect { return t.dialect }
 
-func (t *txn) Driver() any {
-	if t.pg != nil {
-		return t.pg
-	}
-	return t.sql
-}
+// Driver is the engine's own transaction: pgx.Tx or *sql.Tx.
+func (t *txn) Driver() any { return t.t.native() }
 
 func (t *txn) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	if t.pg != nil {
-		tag, err := t.pg.Exec(ctx, q, args...)
-		return tag.RowsAffected(), mapErr(err)
-	}
-	return sqlExec(ctx, t.sql, q, args)
+	n, err := t.t.exec(ctx, q, args)
+	return n, mapErr(err)
 }
 
 func (t *txn) QueryRow(ctx context.Context, q string, args ...any) Row {
-	if t.pg != nil {
-		return pgRow{t.pg.QueryRow(ctx, q, args...)}
-	}
-	return sqlRow{t.sql.QueryRowContext(ctx, q, sqliteArgs(args)...)}
+	return t.t.queryRow(ctx, q, args)
 }
 
 func (t *txn) Query(ctx context.Context, q string, args ...any) (Rows, error) {
-	if t.pg != nil {
-		rows, err := t.pg.Query(ctx, q, args...)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		return pgRows{rows}, nil
-	}
-	rows, err := t.sql.QueryContext(ctx, q, sqliteArgs(args)...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return sqlRows{rows}, nil
+	rows, err := t.t.query(ctx, q, args)
+	return rows, mapErr(err)
 }
 
 func (t *txn) commit(ctx context.Context) error {
 	t.done = true
-	var err error
-	if t.pg != nil {
-		err = t.pg.Commit(ctx)
-	} else {
-		err = t.sql.Commit()
-	}
-	if err != nil {
+	if err := t.t.commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", mapErr(err))
 	}
 	return nil
@@ -266,71 +219,33 @@ func (t *txn) rollback(ctx context.Context) {
 		return
 	}
 	t.done = true
-	if t.pg != nil {
-		_ = t.pg.Rollback(ctx)
-	} else {
-		_ = t.sql.Rollback()
+	_ = t.t.rollback(ctx)
+}
+
+// errRow is a Row whose Scan reports err.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// scanRow maps an engine's row so Scan reports ErrNoRows.
+type scanRow struct{ r Row }
+
+func (r scanRow) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
+
+// scanRows maps an engine's rows the same way.
+type scanRows struct {
+	r interface {
+		Next() bool
+		Scan(dest ...any) error
+		Err() error
 	}
+	close func()
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
-func sqlExec(ctx context.Context, e execer, q string, args []any) (int64, error) {
-	res, err := e.ExecContext(ctx, q, sqliteArgs(args)...)
-	if err != nil {
-		return 0, mapErr(err)
-	}
-	n, err := res.RowsAffected()
-	return n, mapErr(err)
-}
-
-// timeLayout is fixed-width UTC, so SQLite's text comparison of two times
-// orders them correctly, and modernc.org/sqlite parses it back into time.Time
-// for TIMESTAMP columns.
-const timeLayout = "2006-01-02 15:04:05.000000000-07:00"
-
-func sqliteArgs(args []any) []any {
-	out := make([]any, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case time.Time:
-			out[i] = v.UTC().Format(timeLayout)
-		case *time.Time:
-			if v == nil {
-				out[i] = nil
-			} else {
-				out[i] = v.UTC().Format(timeLayout)
-			}
-		default:
-			out[i] = a
-		}
-	}
-	return out
-}
-
-type pgRow struct{ r pgx.Row }
-
-func (r pgRow) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
-
-type sqlRow struct{ r *sql.Row }
-
-func (r sqlRow) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
-
-type pgRows struct{ r pgx.Rows }
-
-func (r pgRows) Next() bool             { return r.r.Next() }
-func (r pgRows) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
-func (r pgRows) Err() error             { return mapErr(r.r.Err()) }
-func (r pgRows) Close()                 { r.r.Close() }
-
-type sqlRows struct{ r *sql.Rows }
-
-func (r sqlRows) Next() bool             { return r.r.Next() }
-func (r sqlRows) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
-func (r sqlRows) Err() error             { return mapErr(r.r.Err()) }
-func (r sqlRows) Close()                 { r.r.Close() }
+func (r scanRows) Next() bool             { return r.r.Next() }
+func (r scanRows) Scan(dest ...any) error { return mapErr(r.r.Scan(dest...)) }
+func (r scanRows) Err() error             { return mapErr(r.r.Err()) }
+func (r scanRows) Close()                 { r.close() }
 
 func mapErr(err error) error {
 	if err == nil {
@@ -340,36 +255,6 @@ func mapErr(err error) error {
 		return ErrNoRows
 	}
 	return err
-}
-
-// IsUniqueViolation reports whether err is a unique-constraint violation in
-// either engine.
-func IsUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "23505"
-	}
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
-}
-
-// IsUnavailable reports whether err means the database could not be reached
-// (as opposed to a query that the database refused).
-func IsUnavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P")
-	}
-	var connErr *pgconn.ConnectError
-	if errors.As(err, &connErr) {
-		return true
-	}
-	if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed") || strings.Contains(err.Error(), "closed pool") {
-		return true
-	}
-	return pgconn.SafeToRetry(err) || errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "database is locked")
 }
 
 // Scan helpers ---------------------------------------------------------------

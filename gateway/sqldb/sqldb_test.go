@@ -162,3 +162,57 @@ func TestLocksLeaveConnectionsForWork(t *testing.T) {
 		}
 	}
 }
+
+// An applied migration file that changes afterwards stops the next start
+// with ChangedMigrationError; an untouched set migrates again as a no-op.
+func TestChangedMigrationStopsStart(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, nil, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		v1 := sqldb.Set{Name: "drift", FS: fstest.MapFS{
+			"postgres/0001_a.sql": {Data: []byte("CREATE TABLE drift_a (id TEXT PRIMARY KEY);\n")},
+			"sqlite/0001_a.sql":   {Data: []byte("CREATE TABLE drift_a (id TEXT PRIMARY KEY);\n")},
+		}}
+		if n, err := sqldb.Migrate(ctx, db, []sqldb.Set{v1}); err != nil || n != 1 {
+			t.Fatalf("first migrate = %d, %v", n, err)
+		}
+		if n, err := sqldb.Migrate(ctx, db, []sqldb.Set{v1}); err != nil || n != 0 {
+			t.Fatalf("second migrate = %d, %v", n, err)
+		}
+		edited := sqldb.Set{Name: "drift", FS: fstest.MapFS{
+			"postgres/0001_a.sql": {Data: []byte("CREATE TABLE drift_a (id TEXT PRIMARY KEY, x TEXT);\n")},
+			"sqlite/0001_a.sql":   {Data: []byte("CREATE TABLE drift_a (id TEXT PRIMARY KEY, x TEXT);\n")},
+		}}
+		_, err := sqldb.Migrate(ctx, db, []sqldb.Set{edited})
+		var changed *sqldb.ChangedMigrationError
+		if !errors.As(err, &changed) || changed.Set != "drift" || changed.File != "0001_a.sql" {
+			t.Fatalf("migrate with an edited applied file = %v, want ChangedMigrationError", err)
+		}
+		// A migration recorded before checksums were kept gets its checksum
+		// on the next start instead of failing.
+		if _, err := db.Exec(ctx, `UPDATE schema_migrations SET checksum = '' WHERE set_name = 'drift'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sqldb.Migrate(ctx, db, []sqldb.Set{v1}); err != nil {
+			t.Fatalf("migrate after a checksum-less record: %v", err)
+		}
+		if _, err := sqldb.Migrate(ctx, db, []sqldb.Set{edited}); !errors.As(err, &changed) {
+			t.Fatalf("recorded checksum not enforced: %v", err)
+		}
+	})
+}
+
+// Ordered puts every set after the sets it needs, each once.
+func TestOrderedSets(t *testing.T) {
+	a := sqldb.Set{Name: "a"}
+	b := sqldb.Set{Name: "b", Needs: []sqldb.Set{a}}
+	c := sqldb.Set{Name: "c", Needs: []sqldb.Set{a, b}}
+	d := sqldb.Set{Name: "d"}
+	var names []string
+	for _, s := range sqldb.Ordered([]sqldb.Set{c, d, b, a}) {
+		names = append(names, s.Name)
+	}
+	if got := fmt.Sprint(names); got != "[a b c d]" {
+		t.Errorf("Ordered = %s, want [a b c d]", got)
+	}
+}

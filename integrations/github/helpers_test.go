@@ -18,11 +18,10 @@ import (
 	"github.com/tryreplicas/gateway/integrations/github/githubtest"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
-	"github.com/tryreplicas/gateway/integrations/oauthstate"
 	"github.com/tryreplicas/gateway/testdata"
 )
 
-var sets = []sqldb.Set{identity.Migrations, oauthstate.Migrations, launch.Migrations, intake.Migrations, Migrations}
+var sets = []sqldb.Set{Migrations}
 
 // GitHub ids in the testdata payloads.
 const (

@@ -11,13 +11,18 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/intake"
+	"github.com/tryreplicas/gateway/integrations/launch"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
 //go:embed migrations
 var migrations embed.FS
 
 // Migrations is this package's schema.
-var Migrations = sqldb.Set{Name: "github", FS: sqldb.MustSub(migrations, "migrations")}
+var Migrations = sqldb.Set{Name: "github", FS: sqldb.MustSub(migrations, "migrations"),
+	Needs: []sqldb.Set{identity.Migrations, oauthstate.Migrations, launch.Migrations, intake.Migrations}}
 
 // ErrNotFound is a missing installation.
 var ErrNotFound = fmt.Errorf("github: installation %w", errs.ErrNotFound)

@@ -23,7 +23,7 @@ import (
 var migrations embed.FS
 
 // Migrations is this package's schema.
-var Migrations = sqldb.Set{Name: "intake", FS: sqldb.MustSub(migrations, "migrations")}
+var Migrations = sqldb.Set{Name: "intake", FS: sqldb.MustSub(migrations, "migrations"), Needs: []sqldb.Set{launch.Migrations}}
 
 // ErrNotFound is a missing delivery.
 var ErrNotFound = fmt.Errorf("intake: delivery %w", errs.ErrNotFound)

@@ -23,7 +23,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
-var sets = []sqldb.Set{launch.Migrations, intake.Migrations}
+var sets = []sqldb.Set{intake.Migrations}
 
 // chain resolves to one API key, or to nothing while empty is set.
 type chain struct{ empty atomic.Bool }

@@ -19,7 +19,6 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
-	"github.com/tryreplicas/gateway/integrations/oauthstate"
 	"github.com/tryreplicas/gateway/testdata"
 )
 
@@ -118,7 +117,7 @@ type env struct {
 	sealer *testSealer
 }
 
-var sets = []sqldb.Set{identity.Migrations, oauthstate.Migrations, Migrations}
+var sets = []sqldb.Set{Migrations}
 
 // newEnv connects with token (an OAuth token is sent as Bearer, an API key bare).
 func newEnv(t *testing.T, db *sqldb.DB, token string) *env {
