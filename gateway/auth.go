@@ -3,6 +3,8 @@
 package gateway
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -86,7 +88,8 @@ func bindOptionalJSON(c *gin.Context, v any) error {
 // bindJSON decodes the body into v, answering 400 on malformed JSON.
 func bindJSON(c *gin.Context, v any) error {
 	if err := c.ShouldBindJSON(v); err != nil {
-		if strings.Contains(err.Error(), "http: request body too large") {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
 			return err
 		}
 		return errs.Invalid("malformed JSON body: %v", err)
