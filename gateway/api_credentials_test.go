@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
@@ -14,16 +13,8 @@ import (
 func TestCredentialsAPI(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, credstore.Migrations}, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		ids := identity.NewStore()
-		orgA, _, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orgB, _, tokB, err := ids.Bootstrap(ctx, db, "org-b", "admin@b.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
+		orgA, tokA, orgB, tokB := a.Org, a.Token, b.Org, b.Token
 		h := newServer(t, db)
 		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 		orgCred := "/api/v1/orgs/" + orgA.ID + "/credentials/claude/api_key"

@@ -50,6 +50,23 @@ func newServer(t *testing.T, db *sqldb.DB) http.Handler {
 	return gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Credentials: credstore.NewStore(keys, ids), PublicURL: "http://gateway.test"}).Handler()
 }
 
+// org is a bootstrapped org with its first admin and the admin's token.
+type org struct {
+	identity.Org
+	Admin identity.User
+	Token string
+}
+
+// bootstrapOrg creates org slug with its first admin (email).
+func bootstrapOrg(t *testing.T, db *sqldb.DB, slug, email string) org {
+	t.Helper()
+	o, admin, tok, err := identity.NewStore().Bootstrap(context.Background(), db, slug, email, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return org{Org: o, Admin: admin, Token: tok}
+}
+
 // join invites email into org with the admin's token and accepts the link
 // without authentication (an email of no user yet): the new member's id and
 // first API token.
@@ -166,15 +183,8 @@ func TestCrossOrgTakeoverRefused(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, credstore.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		ids := identity.NewStore()
-		orgA, _, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orgB, adminB, tokB, err := ids.Bootstrap(ctx, db, "org-b", "mallory@b.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "mallory@b.example")
+		orgA, tokA, orgB, tokB := a.Org, a.Token, b.Org, b.Token
 		h := newServer(t, db)
 		aliceID, tokAlice := join(t, h, orgA.ID, tokA, "alice@a.example")
 		const secret = "sk-ant-api03-ALICESECRET-abcd"
@@ -237,7 +247,6 @@ func TestCrossOrgTakeoverRefused(t *testing.T) {
 		if code, me := call(t, h, "GET", "/api/v1/me", own["token"].(string), ""); code != 200 || me["id"] != aliceID {
 			t.Fatalf("alice's B token = %d %v", code, me)
 		}
-		_ = adminB
 
 		// Mallory removes Alice from B: her B tokens stop, her A token works.
 		if code, body := call(t, h, "DELETE", "/api/v1/orgs/"+orgB.ID+"/members/"+aliceID, tokB, ""); code != 204 {
@@ -263,16 +272,8 @@ func TestCrossOrgTakeoverRefused(t *testing.T) {
 func TestOrgAutomationTokens(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, credstore.Migrations}, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		ids := identity.NewStore()
-		orgA, _, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orgB, _, _, err := ids.Bootstrap(ctx, db, "org-b", "admin@b.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, orgB := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
+		orgA, tokA := a.Org, a.Token
 		h := newServer(t, db)
 		code, made := call(t, h, "POST", "/api/v1/orgs/"+orgA.ID+"/tokens", tokA, `{"name":"ci"}`)
 		if code != 201 || !strings.HasPrefix(fmt.Sprint(made["token"]), "rpo_") {
@@ -318,13 +319,9 @@ func TestOrgAutomationTokens(t *testing.T) {
 func TestInvitationSingleUseUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations}, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		org, _, tok, err := identity.NewStore().Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := bootstrapOrg(t, db, "org-a", "admin@a.example")
 		h := newServer(t, db)
-		_, inv := call(t, h, "POST", "/api/v1/orgs/"+org.ID+"/members", tok, `{"email":"race@a.example"}`)
+		_, inv := call(t, h, "POST", "/api/v1/orgs/"+o.ID+"/members", o.Token, `{"email":"race@a.example"}`)
 		link := linkToken(t, inv)
 		const n = 8
 		codes := make(chan int, n)
