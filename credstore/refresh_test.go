@@ -49,6 +49,21 @@ func accessToken(t *testing.T, f fixture, id string) credstore.Secret {
 }
 
 // familyAlive reports whether the stored refresh token still works at srv.
+// rotatedOnce checks that the provider rotated the credential exactly once,
+// that it is active and settled, and that its token family still works.
+func rotatedOnce(t *testing.T, f fixture, srv *strictoauth.Server, db *sqldb.DB, id string) {
+	t.Helper()
+	if c, _ := f.store.Get(context.Background(), db, id); c.Status != credstore.StatusActive || c.RefreshState != credstore.RefreshSettled {
+		t.Fatalf("credential after the rotation = %+v, want active and settled", c)
+	}
+	if n := srv.Refreshes(); n != 1 {
+		t.Fatalf("provider saw %d refreshes, want 1", n)
+	}
+	if err := familyAlive(t, f, srv, id); err != nil {
+		t.Fatalf("token family revoked: %v", err)
+	}
+}
+
 func familyAlive(t *testing.T, f fixture, srv *strictoauth.Server, id string) error {
 	t.Helper()
 	srv.Intercept(nil)
@@ -92,15 +107,7 @@ func TestRotationStoredAfterCallerLeaves(t *testing.T) {
 		if tok := got.Env["CLAUDE_CODE_OAUTH_TOKEN"]; tok == "" || tok == before.AccessToken || got.Version != cred.Version+1 {
 			t.Fatalf("next fetch = version %d, new token %v; want version %d and the rotated token", got.Version, tok != before.AccessToken, cred.Version+1)
 		}
-		if n := srv.Refreshes(); n != 1 {
-			t.Fatalf("%d refreshes, want 1", n)
-		}
-		if c, _ := f.store.Get(context.Background(), db, cred.ID); c.Status != credstore.StatusActive || c.RefreshState != credstore.RefreshSettled {
-			t.Fatalf("credential after the rotation = %+v", c)
-		}
-		if err := familyAlive(t, f, srv, cred.ID); err != nil {
-			t.Fatalf("token family revoked: %v", err)
-		}
+		rotatedOnce(t, f, srv, db, cred.ID)
 	})
 }
 
@@ -188,15 +195,7 @@ func TestUnknownOutcomeResentOnce(t *testing.T) {
 		if err != nil || got.Method != "oauth" || got.Env["CLAUDE_CODE_OAUTH_TOKEN"] == before.AccessToken || got.Version != cred.Version+1 {
 			t.Fatalf("after the re-send = %+v, %v", got, err)
 		}
-		if c, _ := f.store.Get(ctx, db, cred.ID); c.RefreshState != credstore.RefreshSettled || c.Status != credstore.StatusActive {
-			t.Fatalf("credential = %+v, want active and settled", c)
-		}
-		if n := srv.Refreshes(); n != 1 {
-			t.Fatalf("provider saw %d refreshes, want 1", n)
-		}
-		if err := familyAlive(t, f, srv, cred.ID); err != nil {
-			t.Fatalf("token family revoked: %v", err)
-		}
+		rotatedOnce(t, f, srv, db, cred.ID)
 	})
 }
 
