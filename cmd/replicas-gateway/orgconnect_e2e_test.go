@@ -53,6 +53,7 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	f.orgInsts = githubtest.Installation{ID: 77, AccountLogin: "acme-gh", AccountID: 7000, AccountType: "Organization"}
 	f.boss = githubtest.User{ID: 500, Login: "boss"}
 	g.github.AddUser(f.boss, "code-boss", f.orgInsts)
+	g.github.SetMembership("boss", githubtest.Membership{OrgLogin: "acme-gh", OrgID: 7000, Role: "admin", State: "active"})
 	g.github.AddUser(githubtest.User{ID: 501, Login: "pub", Email: "Pub@Example.com"}, "")
 	g.github.AddUser(githubtest.User{ID: 502, Login: "dom", DomainEmails: []string{"dom@acme.dev"}}, "")
 	g.github.AddUser(githubtest.User{ID: 503, Login: "ghost", Email: "ghost@users.noreply.github.com"}, "")
