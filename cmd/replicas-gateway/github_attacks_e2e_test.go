@@ -32,58 +32,91 @@ func (f *connectFixture) pendingOrgs(t *testing.T, installation int64) int {
 	return f.g.count(t, `SELECT COUNT(*) FROM github_pending_connects WHERE installation_id = $1`, installation)
 }
 
-func TestAdminLinkAttacks(t *testing.T) {
-	t.Parallel()
-	f := newConnectFixture(t)
+// linkAttackFixture: Pub, a user of acme who proved GitHub account 501, also
+// joined beta, whose admin (token beta) is nobody in acme.
+func linkAttackFixture(t *testing.T) (f *connectFixture, betaID, betaToken string) {
+	t.Helper()
+	f = newConnectFixture(t)
 	ctx := context.Background()
 	a := f.g.app
-	betaID, betaToken := f.secondOrg(t)
+	betaID, betaToken = f.secondOrg(t)
 	pub := f.users["pub@example.com"]
-	// Pub, a user of acme who proved GitHub account 501, also joined beta.
 	if err := a.identity.AddMember(ctx, a.db, betaID, pub, identity.RoleMember); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.identity.LinkGitHub(ctx, a.db, identity.LinkRequest{UserID: pub, GitHubID: 501, Login: "pub", Via: identity.LinkedViaOAuth, ActorID: pub}); err != nil {
 		t.Fatal(err)
 	}
-	linkPath := func(org, user string) string { return "/api/v1/orgs/" + org + "/members/" + user + "/identities/github" }
+	return f, betaID, betaToken
+}
+
+func linkPath(org, user string) string {
+	return "/api/v1/orgs/" + org + "/members/" + user + "/identities/github"
+}
+
+func TestAdminLinkAttacks(t *testing.T) {
+	t.Parallel()
 	attacks := []struct {
 		name   string
-		token  string
+		beta   bool // the attacker is beta's admin (else acme's)
 		method string
-		path   string
+		target func(f *connectFixture, betaID string) (org, user string)
 		body   string
 	}{
-		{"admin of beta relinks a user of acme", betaToken, "PUT", linkPath(betaID, pub), `{"login":"mallory","github_id":666}`},
-		{"admin of beta relinks a user of acme by login", betaToken, "PUT", linkPath(betaID, pub), `{"login":"ghost"}`},
-		{"admin of beta unlinks a user of acme", betaToken, "DELETE", linkPath(betaID, pub), ""},
-		{"admin of acme relinks a user who is also in beta", f.token, "PUT", linkPath(f.orgID, pub), `{"login":"mallory","github_id":666}`},
-		{"admin of acme unlinks a user who is also in beta", f.token, "DELETE", linkPath(f.orgID, pub), ""},
-		{"admin moves another user's GitHub account", f.token, "PUT", linkPath(f.orgID, f.users["dom@acme.dev"]), `{"login":"pub","github_id":501}`},
-		{"admin moves another user's GitHub account by login", f.token, "PUT", linkPath(f.orgID, f.users["dom@acme.dev"]), `{"login":"pub"}`},
-		{"admin moves an admin-linked account to another user", f.token, "PUT", linkPath(f.orgID, f.users["dom@acme.dev"]), `{"login":"ann-old","github_id":900}`},
+		{"admin of beta relinks a user of acme", true, "PUT",
+			func(f *connectFixture, betaID string) (string, string) { return betaID, f.users["pub@example.com"] }, `{"login":"mallory","github_id":666}`},
+		{"admin of beta relinks a user of acme by login", true, "PUT",
+			func(f *connectFixture, betaID string) (string, string) { return betaID, f.users["pub@example.com"] }, `{"login":"ghost"}`},
+		{"admin of beta unlinks a user of acme", true, "DELETE",
+			func(f *connectFixture, betaID string) (string, string) { return betaID, f.users["pub@example.com"] }, ""},
+		{"admin of acme relinks a user who is also in beta", false, "PUT",
+			func(f *connectFixture, _ string) (string, string) { return f.orgID, f.users["pub@example.com"] }, `{"login":"mallory","github_id":666}`},
+		{"admin of acme unlinks a user who is also in beta", false, "DELETE",
+			func(f *connectFixture, _ string) (string, string) { return f.orgID, f.users["pub@example.com"] }, ""},
+		{"admin moves another user's GitHub account", false, "PUT",
+			func(f *connectFixture, _ string) (string, string) { return f.orgID, f.users["dom@acme.dev"] }, `{"login":"pub","github_id":501}`},
+		{"admin moves another user's GitHub account by login", false, "PUT",
+			func(f *connectFixture, _ string) (string, string) { return f.orgID, f.users["dom@acme.dev"] }, `{"login":"pub"}`},
+		{"admin moves an admin-linked account to another user", false, "PUT",
+			func(f *connectFixture, _ string) (string, string) { return f.orgID, f.users["dom@acme.dev"] }, `{"login":"ann-old","github_id":900}`},
 	}
 	for _, at := range attacks {
-		code, ans := f.apiAs(t, at.token, at.method, at.path, at.body)
-		if code != 409 || ans["error"] != "link_conflict" {
-			t.Errorf("%s: %d %v; want 409 link_conflict", at.name, code, ans)
-		}
-		if l := f.linkOf(t, "pub@example.com"); l.GitHubID != 501 || l.LinkedVia != "oauth" {
-			t.Fatalf("%s: pub's link changed: %+v", at.name, l)
-		}
-		if l := f.linkOf(t, "dom@acme.dev"); l.GitHubID != 0 {
-			t.Fatalf("%s: dom got %+v", at.name, l)
-		}
-		if l := f.linkOf(t, "ann@example.com"); l.GitHubID != 900 {
-			t.Fatalf("%s: ann's link changed: %+v", at.name, l)
-		}
+		t.Run(at.name, func(t *testing.T) {
+			t.Parallel()
+			f, betaID, betaToken := linkAttackFixture(t)
+			token := f.token
+			if at.beta {
+				token = betaToken
+			}
+			code, ans := f.apiAs(t, token, at.method, linkPath(at.target(f, betaID)), at.body)
+			if code != 409 || ans["error"] != "link_conflict" {
+				t.Errorf("%d %v; want 409 link_conflict", code, ans)
+			}
+			if l := f.linkOf(t, "pub@example.com"); l.GitHubID != 501 || l.LinkedVia != "oauth" {
+				t.Errorf("pub's link changed: %+v", l)
+			}
+			if l := f.linkOf(t, "dom@acme.dev"); l.GitHubID != 0 {
+				t.Errorf("dom got %+v", l)
+			}
+			if l := f.linkOf(t, "ann@example.com"); l.GitHubID != 900 {
+				t.Errorf("ann's link changed: %+v", l)
+			}
+		})
 	}
-	// An admin still links a user of their own org only to a free account.
-	if code, ans := f.api(t, "PUT", linkPath(f.orgID, f.users["dom@acme.dev"]), `{"login":"dom"}`); code != 200 || ans["github_id"] != float64(502) || ans["linked_via"] != "admin" {
+}
+
+// An admin still links a user of their own org to a free account, and the
+// owner's own OAuth proof moves an account from anyone.
+func TestAdminLinkAndOAuthMove(t *testing.T) {
+	t.Parallel()
+	f, _, _ := linkAttackFixture(t)
+	ctx := context.Background()
+	a := f.g.app
+	dom := f.users["dom@acme.dev"]
+	if code, ans := f.api(t, "PUT", linkPath(f.orgID, dom), `{"login":"dom"}`); code != 200 || ans["github_id"] != float64(502) || ans["linked_via"] != "admin" {
 		t.Fatalf("admin link of a free account = %d %v", code, ans)
 	}
-	// Only the owner's own OAuth proof moves an account: Dom proves 501.
-	domToken, _, err := a.identity.IssueToken(ctx, a.db, f.orgID, f.users["dom@acme.dev"], f.users["dom@acme.dev"])
+	domToken, _, err := a.identity.IssueToken(ctx, a.db, f.orgID, dom, dom)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,21 +134,30 @@ func TestAdminLinkAttacks(t *testing.T) {
 	}
 }
 
-func TestSetupProofAttacks(t *testing.T) {
-	t.Parallel()
+// proofFixture adds GitHub accounts that see installations they do not
+// administer: pub is a plain member of beta-gh (81) and of acme-gh (77) and
+// sees ghost's personal installation (83); dom's admin membership of
+// pending-gh (82) is an invitation not yet accepted; solo owns personal
+// installation 84.
+func proofFixture(t *testing.T) *connectFixture {
+	t.Helper()
 	f := newConnectFixture(t)
 	gh := f.g.github
-	// pub is a plain member of the beta-gh organization and sees its installation.
-	betaGH := githubtest.Installation{ID: 81, AccountLogin: "beta-gh", AccountID: 8100, AccountType: "Organization"}
-	// dom's admin membership of pending-gh is an invitation not yet accepted.
-	pendingGH := githubtest.Installation{ID: 82, AccountLogin: "pending-gh", AccountID: 8200, AccountType: "Organization"}
-	// ghost's personal installation, which pub sees as a collaborator.
-	ghostUser := githubtest.Installation{ID: 83, AccountLogin: "ghost", AccountID: 503, AccountType: "User"}
-	gh.AddUser(githubtest.User{ID: 501, Login: "pub", Email: "Pub@Example.com"}, "", betaGH, ghostUser, f.orgInsts)
+	gh.AddUser(githubtest.User{ID: 501, Login: "pub", Email: "Pub@Example.com"}, "",
+		githubtest.Installation{ID: 81, AccountLogin: "beta-gh", AccountID: 8100, AccountType: "Organization"},
+		githubtest.Installation{ID: 83, AccountLogin: "ghost", AccountID: 503, AccountType: "User"},
+		f.orgInsts)
 	gh.SetMembership("pub", githubtest.Membership{OrgLogin: "beta-gh", OrgID: 8100, Role: "member", State: "active"})
 	gh.SetMembership("pub", githubtest.Membership{OrgLogin: "acme-gh", OrgID: 7000, Role: "member", State: "active"})
-	gh.AddUser(githubtest.User{ID: 502, Login: "dom", DomainEmails: []string{"dom@acme.dev"}}, "", pendingGH)
+	gh.AddUser(githubtest.User{ID: 502, Login: "dom", DomainEmails: []string{"dom@acme.dev"}}, "",
+		githubtest.Installation{ID: 82, AccountLogin: "pending-gh", AccountID: 8200, AccountType: "Organization"})
 	gh.SetMembership("dom", githubtest.Membership{OrgLogin: "pending-gh", OrgID: 8200, Role: "admin", State: "pending"})
+	gh.AddUser(githubtest.User{ID: 777, Login: "solo"}, "", githubtest.Installation{ID: 84, AccountLogin: "solo", AccountID: 777, AccountType: "User"})
+	return f
+}
+
+func TestSetupProofAttacks(t *testing.T) {
+	t.Parallel()
 	attacks := []struct {
 		name         string
 		action       string
@@ -133,40 +175,48 @@ func TestSetupProofAttacks(t *testing.T) {
 		{"a code minted for the relink callback is injected", "install", 77, "boss", "http://gateway.test/oauth/github/callback", 400, "bad_code"},
 		{"setup_action=update binds nothing", "update", 77, "boss", setupRedirect, 200, ""},
 	}
-	for i, at := range attacks {
-		code := fmt.Sprintf("code-%d", i)
-		gh.AddCode(code, at.login, at.redirect)
-		state := f.connectState(t)
-		status, ans := f.setupAction(t, at.action, at.installation, state, code)
-		if status != at.status || (at.errCode != "" && ans["error"] != at.errCode) || (at.errCode == "" && ans["bound"] != false) {
-			t.Errorf("%s: %d %v; want %d %s", at.name, status, ans, at.status, at.errCode)
-		}
-		for _, id := range []int64{77, 81, 82, 83} {
-			if org := f.boundOrg(t, id); org != "" {
-				t.Fatalf("%s: installation %d bound to %s", at.name, id, org)
+	for _, at := range attacks {
+		t.Run(at.name, func(t *testing.T) {
+			t.Parallel()
+			f := proofFixture(t)
+			f.g.github.AddCode("code-attack", at.login, at.redirect)
+			state := f.connectState(t)
+			status, ans := f.setupAction(t, at.action, at.installation, state, "code-attack")
+			if status != at.status || (at.errCode != "" && ans["error"] != at.errCode) || (at.errCode == "" && ans["bound"] != false) {
+				t.Errorf("%d %v; want %d %s", status, ans, at.status, at.errCode)
 			}
-		}
-		if l := f.linkOf(t, "admin@example.com"); l.GitHubID != 0 {
-			t.Fatalf("%s: the admin was linked to %+v", at.name, l)
-		}
-		if at.action == "update" {
-			// Nothing changed, not even the state: the install it belongs to still completes.
-			gh.AddCode("code-after-update", "boss", setupRedirect)
-			if status, ans := f.setup(t, 77, state, "code-after-update"); status != 200 || ans["bound"] != true {
-				t.Fatalf("install after update = %d %v", status, ans)
+			for _, id := range []int64{77, 81, 82, 83} {
+				if org := f.boundOrg(t, id); org != "" {
+					t.Errorf("installation %d bound to %s", id, org)
+				}
 			}
-		}
+			if l := f.linkOf(t, "admin@example.com"); l.GitHubID != 0 {
+				t.Errorf("the admin was linked to %+v", l)
+			}
+			if at.action == "update" {
+				// Nothing changed, not even the state: the install it belongs to still completes.
+				f.g.github.AddCode("code-after-update", "boss", setupRedirect)
+				if status, ans := f.setup(t, 77, state, "code-after-update"); status != 200 || ans["bound"] != true {
+					t.Errorf("install after update = %d %v", status, ans)
+				}
+			}
+		})
 	}
-	// The proof that passes: an owner of acme-gh, with a code for this redirect.
-	if f.boundOrg(t, 77) != f.orgID {
-		t.Fatal("the owner's install was not bound")
+}
+
+// The proofs that pass: an owner of the organization, and the account
+// itself for a personal installation, each with a code for this redirect.
+func TestSetupProofAccepted(t *testing.T) {
+	t.Parallel()
+	f := proofFixture(t)
+	f.g.github.AddCode("code-owner", "boss", setupRedirect)
+	if status, ans := f.setup(t, 77, f.connectState(t), "code-owner"); status != 200 || ans["bound"] != true || f.boundOrg(t, 77) != f.orgID {
+		t.Fatalf("owner's install = %d %v", status, ans)
 	}
 	if l := f.linkOf(t, "admin@example.com"); l.GitHubID != 500 || l.LinkedVia != "oauth" {
 		t.Fatalf("installer not linked to the admin: %+v", l)
 	}
-	// A personal installation connects when the installer is its account.
-	gh.AddUser(githubtest.User{ID: 777, Login: "solo"}, "", githubtest.Installation{ID: 84, AccountLogin: "solo", AccountID: 777, AccountType: "User"})
-	gh.AddCode("code-solo", "solo", setupRedirect)
+	f.g.github.AddCode("code-solo", "solo", setupRedirect)
 	if status, ans := f.setup(t, 84, f.connectState(t), "code-solo"); status != 200 || ans["bound"] != true || f.boundOrg(t, 84) != f.orgID {
 		t.Fatalf("personal install = %d %v", status, ans)
 	}

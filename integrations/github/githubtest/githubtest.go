@@ -43,8 +43,8 @@ type Server struct {
 	changed chan struct{}
 
 	// Accounts for the OAuth and org-connect endpoints.
-	users         map[string]User  // login → account
-	codes         map[string]code  // OAuth code → what it was minted for
+	users         map[string]User // login → account
+	codes         map[string]code // OAuth code → what it was minted for
 	installations map[string][]Installation
 	memberships   map[string]map[string]Membership // login → lower-case org login → membership
 	orgMembers    []string
