@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github/githubtest"
@@ -296,5 +297,48 @@ func TestPendingNeedsOAuthLink(t *testing.T) {
 	}
 	if code, ans := f.setup(t, 77, f.connectState(t), ""); code != 200 || ans["bound"] != true || f.boundOrg(t, 77) != f.orgID {
 		t.Fatalf("redirect after OAuth proof = %d %v", code, ans)
+	}
+}
+
+// A pending (no-code) connect of one org never completes once another org
+// has bound the installation: the installation webhook drops it and is
+// processed (not retried).
+func TestPendingConnectNeverRebinds(t *testing.T) {
+	t.Parallel()
+	f := newConnectFixture(t)
+	ctx := context.Background()
+	a := f.g.app
+	// The acme admin also administers beta.
+	betaID, _ := f.secondOrg(t)
+	if err := a.identity.AddMember(ctx, a.db, betaID, f.adminID, identity.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	betaToken, _, err := a.identity.IssueToken(ctx, a.db, betaID, f.adminID, f.adminID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g.github.AddCode("code-acme", "boss", setupRedirect)
+	if code, ans := f.setup(t, 77, f.connectState(t), "code-acme"); code != 200 || ans["bound"] != true {
+		t.Fatalf("acme's connect = %d %v", code, ans)
+	}
+	// Beta's redirect without a code is refused now that acme holds it...
+	if code, ans := f.setup(t, 77, f.connectStateAs(t, betaID, betaToken), ""); code != 409 || ans["error"] != "installation_bound" {
+		t.Fatalf("beta's redirect without code = %d %v", code, ans)
+	}
+	// ...but one that raced acme's bind left its pending connect behind.
+	if _, err := a.db.Exec(ctx, `INSERT INTO github_pending_connects (installation_id, org_id, admin_id, created_at) VALUES ($1, $2, $3, $4)`,
+		77, betaID, f.adminID, time.Now().UTC()); err != nil {
+		t.Fatal(err)
+	}
+	f.installationWebhook(t, 77, 500, "boss")
+	f.g.idle(t)
+	if org := f.boundOrg(t, 77); org != f.orgID {
+		t.Fatalf("the webhook moved the installation to %q", org)
+	}
+	if n := f.pendingOrgs(t, 77); n != 0 {
+		t.Fatalf("%d pending connects left", n)
+	}
+	if n := f.g.count(t, `SELECT COUNT(*) FROM deliveries WHERE event = 'installation.created' AND processed_at IS NOT NULL AND error = ''`); n != 1 {
+		t.Fatalf("%d installation deliveries processed cleanly", n)
 	}
 }
