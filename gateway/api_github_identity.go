@@ -80,7 +80,7 @@ func (s *Server) githubDisconnect(c *gin.Context) error {
 	if err != nil {
 		return errs.Invalid("the installation id must be a number")
 	}
-	if err := s.Connect.Disconnect(c.Request.Context(), p.OrgID, p.UserID, id); err != nil {
+	if err := s.Connect.Disconnect(c.Request.Context(), p.OrgID, p.Actor(), id); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
