@@ -1,6 +1,6 @@
 // GitHub org connect and account links: the connect URL, GitHub's setup
-// redirect, manual relinking (OAuth with PKCE), the caller's identities, and
-// admin links by login.
+// redirect, disconnecting an installation, manual relinking (OAuth with
+// PKCE), the caller's identities, and admin links by login.
 package gateway
 
 import (
@@ -20,7 +20,8 @@ import (
 // GitHubConnect runs the GitHub connect and relink flows (github.App).
 type GitHubConnect interface {
 	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
-	Setup(ctx context.Context, installationID int64, state, code string) (github.SetupResult, error)
+	Setup(ctx context.Context, r github.SetupRequest) (github.SetupResult, error)
+	Disconnect(ctx context.Context, orgID, adminID string, installationID int64) error
 	RelinkURL(ctx context.Context, orgID, userID string) (string, error)
 	Callback(ctx context.Context, state, code string) (identity.GitHubLink, error)
 	ResolveLogin(ctx context.Context, login string) (int64, error)
@@ -30,6 +31,7 @@ func (s *Server) githubIdentityRoutes(r *gin.Engine, user *gin.RouterGroup) {
 	r.GET("/github/setup", s.h(s.githubSetup))
 	r.GET("/oauth/github/callback", s.h(s.githubCallback))
 	user.POST("/orgs/:org/integrations/github/connect", s.h(s.githubConnect))
+	user.DELETE("/orgs/:org/integrations/github/installations/:id", s.h(s.githubDisconnect))
 	user.GET("/me/identities", s.h(s.myIdentities))
 	user.POST("/me/identities/github/link", s.h(s.githubRelink))
 	user.DELETE("/me/identities/github", s.h(s.unlinkMine))
@@ -61,11 +63,27 @@ func (s *Server) githubSetup(c *gin.Context) error {
 	if a := c.Query("setup_action"); a != "install" && a != "update" {
 		return errs.Invalid("setup_action must be install or update")
 	}
-	res, err := s.Connect.Setup(c.Request.Context(), id, c.Query("state"), c.Query("code"))
+	res, err := s.Connect.Setup(c.Request.Context(), github.SetupRequest{InstallationID: id, Action: c.Query("setup_action"), State: c.Query("state"), Code: c.Query("code")})
 	if err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, res)
+	return nil
+}
+
+func (s *Server) githubDisconnect(c *gin.Context) error {
+	p, err := orgCaller(c, true)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return errs.Invalid("the installation id must be a number")
+	}
+	if err := s.Connect.Disconnect(c.Request.Context(), p.OrgID, p.Actor(), id); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
 	return nil
 }
 

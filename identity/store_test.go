@@ -112,3 +112,96 @@ func TestGitHubLinkRules(t *testing.T) {
 		}
 	})
 }
+
+// Admin links and unlinks stay inside what the admin administers: never
+// another user's account, never a user who is also in an org the admin does
+// not administer; the user themselves, OAuth proof and the operator are not
+// limited.
+func TestAdminLinkScope(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := identity.NewStore()
+		acme, acmeAdmin, _, err := s.Bootstrap(ctx, db, "acme", "admin@acme.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		beta, betaAdmin, _, err := s.Bootstrap(ctx, db, "beta", "admin@beta.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		user := func(email string, orgs ...identity.Org) string {
+			u, err := s.EnsureUser(ctx, db, email, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range orgs {
+				if err := s.AddMember(ctx, db, o.ID, u.ID, identity.RoleMember); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return u.ID
+		}
+		alice := user("alice@acme.example", acme, beta) // in both orgs
+		carol := user("carol@beta.example", beta)
+		dave := user("dave@beta.example", beta)
+		both := user("owner@both.example")
+		for _, o := range []identity.Org{acme, beta} {
+			if err := s.AddMember(ctx, db, o.ID, both, identity.RoleAdmin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.LinkGitHub(ctx, db, identity.LinkRequest{UserID: alice, GitHubID: 1, Login: "alice", Via: identity.LinkedViaOAuth, ActorID: alice}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			name    string
+			user    string
+			id      int64 // 0: unlink
+			via     string
+			actor   string
+			org     string
+			wantErr bool
+			want    int64 // the user's GitHub id afterwards
+			wantVia string
+		}{
+			{"beta's admin relinks a user also in acme", alice, 66, identity.LinkedViaAdmin, betaAdmin.ID, beta.ID, true, 1, "oauth"},
+			{"acme's admin relinks a user also in beta", alice, 66, identity.LinkedViaAdmin, acmeAdmin.ID, acme.ID, true, 1, "oauth"},
+			{"beta's admin unlinks a user also in acme", alice, 0, "", betaAdmin.ID, beta.ID, true, 1, "oauth"},
+			{"an automation token of beta relinks a user also in acme", alice, 66, identity.LinkedViaAdmin, "token:tok_1", beta.ID, true, 1, "oauth"},
+			{"an admin of both orgs re-asserts the proven account", alice, 1, identity.LinkedViaAdmin, both, beta.ID, false, 1, "oauth"},
+			{"beta's admin links a user only in beta", carol, 3, identity.LinkedViaAdmin, betaAdmin.ID, beta.ID, false, 3, "admin"},
+			{"beta's admin moves alice's account to carol", carol, 1, identity.LinkedViaAdmin, betaAdmin.ID, beta.ID, true, 3, "admin"},
+			{"an admin of both orgs moves alice's account to dave", dave, 1, identity.LinkedViaAdmin, both, beta.ID, true, 0, ""},
+			{"an automation token of beta links a user only in beta", dave, 4, identity.LinkedViaAdmin, "token:tok_1", beta.ID, false, 4, "admin"},
+			{"an admin of both orgs relinks alice", alice, 5, identity.LinkedViaAdmin, both, acme.ID, false, 5, "admin"},
+			{"the operator relinks alice", alice, 6, identity.LinkedViaAdmin, "system", "", false, 6, "admin"},
+			{"alice proves account 3 by OAuth: it moves", alice, 3, identity.LinkedViaOAuth, alice, acme.ID, false, 3, "oauth"},
+			{"carol lost account 3 to its owner", carol, 3, identity.LinkedViaAdmin, betaAdmin.ID, beta.ID, true, 0, ""},
+			{"beta's admin unlinks dave", dave, 0, "", betaAdmin.ID, beta.ID, false, 0, ""},
+			{"alice unlinks herself", alice, 0, "", alice, acme.ID, false, 0, ""},
+		}
+		for _, st := range steps {
+			var err error
+			if st.id == 0 {
+				err = s.UnlinkGitHub(ctx, db, st.user, st.actor, st.org)
+			} else {
+				_, err = s.LinkGitHub(ctx, db, identity.LinkRequest{UserID: st.user, GitHubID: st.id, Login: "gh", Via: st.via, ActorID: st.actor, OrgID: st.org})
+			}
+			var e *errs.Error
+			if st.wantErr && (!errors.Is(err, identity.ErrLinkConflict) || !errors.Is(err, errs.ErrConflict) || !errors.As(err, &e) || e.Code != "link_conflict") {
+				t.Fatalf("%s: err = %v, want link_conflict", st.name, err)
+			}
+			if !st.wantErr && err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			l, err := s.GitHubLinkOf(ctx, db, st.user)
+			if err != nil && !errors.Is(err, identity.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if l.GitHubID != st.want || l.LinkedVia != st.wantVia {
+				t.Fatalf("%s: link = %+v, want %d (%s)", st.name, l, st.want, st.wantVia)
+			}
+		}
+	})
+}

@@ -53,6 +53,7 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	f.orgInsts = githubtest.Installation{ID: 77, AccountLogin: "acme-gh", AccountID: 7000, AccountType: "Organization"}
 	f.boss = githubtest.User{ID: 500, Login: "boss"}
 	g.github.AddUser(f.boss, "code-boss", f.orgInsts)
+	g.github.SetMembership("boss", githubtest.Membership{OrgLogin: "acme-gh", OrgID: 7000, Role: "admin", State: "active"})
 	g.github.AddUser(githubtest.User{ID: 501, Login: "pub", Email: "Pub@Example.com"}, "")
 	g.github.AddUser(githubtest.User{ID: 502, Login: "dom", DomainEmails: []string{"dom@acme.dev"}}, "")
 	g.github.AddUser(githubtest.User{ID: 503, Login: "ghost", Email: "ghost@users.noreply.github.com"}, "")
@@ -63,9 +64,15 @@ func newConnectFixture(t *testing.T) *connectFixture {
 
 func (f *connectFixture) api(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	headers := map[string]string{"Authorization": "Bearer " + f.token, "Content-Type": "application/json"}
+	return f.apiAs(t, f.token, method, path, body)
+}
+
+// apiAs calls the API with token.
+func (f *connectFixture) apiAs(t *testing.T, token, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	headers := map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}
 	if method == http.MethodGet {
-		return getJSON(t, f.g.url+path, f.token)
+		return getJSON(t, f.g.url+path, token)
 	}
 	return post2(t, method, f.g.url+path, headers, body)
 }
@@ -89,7 +96,13 @@ func post2(t *testing.T, method, url string, headers map[string]string, body str
 // connectState starts a connect and returns the state from the install URL.
 func (f *connectFixture) connectState(t *testing.T) string {
 	t.Helper()
-	code, ans := f.api(t, "POST", "/api/v1/orgs/"+f.orgID+"/integrations/github/connect", "")
+	return f.connectStateAs(t, f.orgID, f.token)
+}
+
+// connectStateAs starts a connect of orgID by the admin holding token.
+func (f *connectFixture) connectStateAs(t *testing.T, orgID, token string) string {
+	t.Helper()
+	code, ans := f.apiAs(t, token, "POST", "/api/v1/orgs/"+orgID+"/integrations/github/connect", "")
 	u, err := url.Parse(fmt.Sprint(ans["url"]))
 	if code != 200 || err != nil || !strings.Contains(u.Path, "/apps/tryreplicas/installations/new") {
 		t.Fatalf("connect = %d %v", code, ans)
@@ -99,7 +112,13 @@ func (f *connectFixture) connectState(t *testing.T) string {
 
 func (f *connectFixture) setup(t *testing.T, installation int64, state, code string) (int, map[string]any) {
 	t.Helper()
-	q := url.Values{"installation_id": {fmt.Sprint(installation)}, "setup_action": {"install"}, "state": {state}}
+	return f.setupAction(t, "install", installation, state, code)
+}
+
+// setupAction is GitHub's redirect to the setup URL with setup_action.
+func (f *connectFixture) setupAction(t *testing.T, action string, installation int64, state, code string) (int, map[string]any) {
+	t.Helper()
+	q := url.Values{"installation_id": {fmt.Sprint(installation)}, "setup_action": {action}, "state": {state}}
 	if code != "" {
 		q.Set("code", code)
 	}

@@ -19,6 +19,7 @@ import (
 	gh "github.com/google/go-github/v62/github"
 	"github.com/riverqueue/river"
 
+	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 )
@@ -140,8 +141,9 @@ func (a *App) match(ctx context.Context, tx sqldb.Tx, orgID string, cands []cand
 			continue
 		}
 		_, err := a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: userID, GitHubID: cnd.id, Login: cnd.login, Via: identity.LinkedViaOrgConnect, ActorID: "system", OrgID: orgID})
-		if errors.Is(err, identity.ErrLinkConflict) {
-			r.Conflicts[cnd.login] = strings.TrimPrefix(err.Error(), identity.ErrLinkConflict.Error()+": ")
+		var conflict *errs.Error
+		if errors.Is(err, identity.ErrLinkConflict) && errors.As(err, &conflict) {
+			r.Conflicts[cnd.login] = conflict.Message
 			continue
 		}
 		if err != nil {

@@ -1,7 +1,8 @@
-// Org connect and relinking (SPEC 2.5): signed, expiring, single-use states;
-// binding an installation only on proof (the installer's user token lists it,
-// or the installation webhook's sender is the admin's linked account); the
-// OAuth relink with PKCE; admin links by login.
+// Org connect and relinking: signed, expiring, single-use states; binding an
+// installation only on proof (the installer, from a code exchanged with the
+// setup redirect_uri, administers the installation account; or the
+// installation webhook's sender is the admin's OAuth-proven account), never
+// across orgs; the OAuth relink with PKCE; admin links by login.
 package github
 
 import (
@@ -58,43 +59,48 @@ func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, er
 type SetupResult struct {
 	Bound   bool   `json:"bound"`
 	Pending bool   `json:"pending,omitempty"`
-	OrgID   string `json:"org_id"`
+	OrgID   string `json:"org_id,omitempty"`
 	Message string `json:"message"`
 }
 
-// Setup handles GitHub's redirect after an install: with a code, the
-// installer's token must list the installation; without one, the binding
-// waits for (or uses) the installation webhook's sender.
-func (a *App) Setup(ctx context.Context, installationID int64, signedState, code string) (SetupResult, error) {
-	st, err := a.states.Consume(ctx, a.db, signedState, "github_install")
+// SetupRequest is GitHub's redirect to {REPLICAS_PUBLIC_URL}/github/setup.
+type SetupRequest struct {
+	InstallationID int64
+	Action         string // "install" or "update"
+	State          string
+	Code           string
+}
+
+// Setup handles GitHub's redirect after an install. The redirect's
+// installation id can be forged, so only proof binds: with a code (exchanged
+// with this flow's own redirect_uri), the installer must see the installation
+// and administer its account; without one, the binding waits for (or uses)
+// the installation webhook whose sender is the admin's OAuth-proven account.
+// An installation bound to another org is never rebound, and an "update"
+// redirect (settings changed on GitHub) binds nothing.
+func (a *App) Setup(ctx context.Context, r SetupRequest) (SetupResult, error) {
+	if r.Action == "update" {
+		return SetupResult{Message: fmt.Sprintf("installation %d was updated on GitHub; an update binds nothing, so nothing changed", r.InstallationID)}, nil
+	}
+	st, err := a.states.Consume(ctx, a.db, r.State, "github_install")
 	if err != nil {
 		return SetupResult{}, err
 	}
 	res := SetupResult{OrgID: st.OrgID}
-	if code == "" {
-		err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
-			if _, err := tx.Exec(ctx, `INSERT INTO github_pending_connects (installation_id, org_id, admin_id, created_at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (installation_id) DO UPDATE SET org_id = excluded.org_id, admin_id = excluded.admin_id, created_at = excluded.created_at`,
-				installationID, st.OrgID, st.UserID, time.Now().UTC()); err != nil {
-				return fmt.Errorf("github: pending connect: %w", err)
-			}
-			return a.completePending(ctx, tx, installationID)
-		})
-		if err != nil {
-			return res, err
-		}
-		in, err := a.store.Installation(ctx, a.db, installationID)
-		res.Bound = err == nil && in.OrgID == st.OrgID
-		res.Pending = !res.Bound
-		res.Message = "waiting for the installation webhook from the admin's linked GitHub account"
-		if res.Bound {
-			res.Message = "connected"
-		}
-		return res, nil
+	in, err := a.store.Installation(ctx, a.db, r.InstallationID)
+	switch {
+	case err == nil && in.OrgID != "" && in.OrgID != st.OrgID:
+		a.log.Warn("setup redirect for an installation bound to another org; nothing changed", "installation_id", r.InstallationID, "org_id", st.OrgID)
+		return res, ErrInstallationBound
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return res, err
 	}
-	tok, err := a.oauthConfig("").Exchange(ctx, code)
+	if r.Code == "" {
+		return a.setupPending(ctx, r.InstallationID, st)
+	}
+	tok, err := a.oauthConfig(a.setupURL()).Exchange(ctx, r.Code)
 	if err != nil {
-		return res, errs.New(errs.ErrInvalid, "bad_code", "GitHub did not accept the authorization code")
+		return res, errs.New(errs.ErrInvalid, "bad_code", "GitHub did not accept the authorization code for this redirect")
 	}
 	uc, err := a.userClient(ctx, tok)
 	if err != nil {
@@ -104,13 +110,18 @@ func (a *App) Setup(ctx context.Context, installationID int64, signedState, code
 	if err != nil {
 		return res, fmt.Errorf("github: read the installer: %w", err)
 	}
-	inst, err := findUserInstallation(ctx, uc, installationID)
+	inst, err := findUserInstallation(ctx, uc, r.InstallationID)
 	if err != nil {
 		return res, err
 	}
 	if inst == nil {
-		a.log.Warn("setup redirect names an installation the installer cannot see; nothing bound", "installation_id", installationID, "installer", me.GetLogin(), "org_id", st.OrgID)
-		return res, errs.Forbidden("installation %d is not among the installations of GitHub account %s", installationID, me.GetLogin())
+		a.log.Warn("setup redirect names an installation the installer cannot see; nothing bound", "installation_id", r.InstallationID, "installer", me.GetLogin(), "org_id", st.OrgID)
+		return res, errs.Forbidden("installation %d is not among the installations of GitHub account %s", r.InstallationID, me.GetLogin())
+	}
+	if err := administers(ctx, uc, me, inst.GetAccount()); err != nil {
+		a.log.Warn("setup redirect by someone who does not administer the installation account; nothing bound", "installation_id", r.InstallationID,
+			"installer", me.GetLogin(), "account", inst.GetAccount().GetLogin(), "org_id", st.OrgID, "err", err)
+		return res, err
 	}
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
 		if err := a.store.Upsert(ctx, tx, Installation{ID: inst.GetID(), AccountLogin: inst.GetAccount().GetLogin(), AccountID: inst.GetAccount().GetID(),
@@ -121,13 +132,67 @@ func (a *App) Setup(ctx context.Context, installationID int64, signedState, code
 			Via: identity.LinkedViaOAuth, ActorID: st.UserID, OrgID: st.OrgID}); err != nil && !errors.Is(err, identity.ErrLinkConflict) {
 			return err
 		}
-		return a.bindTx(ctx, tx, installationID, st.OrgID, st.UserID)
+		return a.bindTx(ctx, tx, r.InstallationID, st.OrgID, st.UserID)
 	})
 	if err != nil {
 		return res, err
 	}
 	res.Bound, res.Message = true, "connected"
 	return res, nil
+}
+
+// setupPending records a redirect without a code and binds at once when the
+// installation webhook already came from the admin's OAuth-proven account.
+func (a *App) setupPending(ctx context.Context, installationID int64, st oauthstate.State) (SetupResult, error) {
+	res := SetupResult{OrgID: st.OrgID}
+	err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO github_pending_connects (installation_id, org_id, admin_id, created_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (installation_id) DO UPDATE SET org_id = excluded.org_id, admin_id = excluded.admin_id, created_at = excluded.created_at`,
+			installationID, st.OrgID, st.UserID, time.Now().UTC()); err != nil {
+			return fmt.Errorf("github: pending connect: %w", err)
+		}
+		return a.completePending(ctx, tx, installationID)
+	})
+	if err != nil {
+		return res, err
+	}
+	in, err := a.store.Installation(ctx, a.db, installationID)
+	res.Bound = err == nil && in.OrgID == st.OrgID
+	res.Pending = !res.Bound
+	res.Message = "waiting for the installation webhook from the admin's GitHub account (linked by OAuth sign-in)"
+	if res.Bound {
+		res.Message = "connected"
+	}
+	return res, nil
+}
+
+// administers is the proof that the installer may connect the installation:
+// for an Organization, their membership there is an active admin one; for a
+// User account, it is the installer. Seeing the installation is not enough
+// (every member with read access sees it).
+func administers(ctx context.Context, uc *gh.Client, me *gh.User, account *gh.User) error {
+	switch account.GetType() {
+	case "User":
+		if account.GetID() == me.GetID() {
+			return nil
+		}
+	case "Organization":
+		m, resp, err := uc.Organizations.GetOrgMembership(ctx, "", account.GetLogin())
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			break // not a member
+		}
+		if resp != nil && resp.StatusCode == http.StatusForbidden {
+			return errs.Forbidden("GitHub refused to show %s's membership of %s (the App needs the organization Members read permission)", me.GetLogin(), account.GetLogin())
+		}
+		if err != nil {
+			return fmt.Errorf("github: read %s's membership of %s: %w", me.GetLogin(), account.GetLogin(), err)
+		}
+		if m.GetState() == "active" && m.GetRole() == "admin" && m.GetOrganization().GetID() == account.GetID() {
+			return nil
+		}
+	}
+	return errs.Forbidden("GitHub account %s does not administer %s, the account of this installation; an owner of %s connects it",
+		me.GetLogin(), account.GetLogin(), account.GetLogin())
 }
 
 func findUserInstallation(ctx context.Context, uc *gh.Client, id int64) (*gh.Installation, error) {
@@ -169,11 +234,18 @@ func (a *App) completePending(ctx context.Context, tx sqldb.Tx, installationID i
 		return err
 	}
 	link, err := a.ids.GitHubLinkOf(ctx, tx, adminID)
-	if err != nil || link.GitHubID != in.InstallerID {
-		a.log.Warn("pending connect not bound: the installer is not the admin's linked GitHub account", "installation_id", installationID, "org_id", orgID)
+	if err != nil || link.GitHubID != in.InstallerID || link.LinkedVia != identity.LinkedViaOAuth {
+		a.log.Warn("pending connect not bound: the installer is not the admin's GitHub account proven by OAuth", "installation_id", installationID, "org_id", orgID)
 		return nil
 	}
-	return a.bindTx(ctx, tx, installationID, orgID, adminID)
+	err = a.bindTx(ctx, tx, installationID, orgID, adminID)
+	if errors.Is(err, ErrInstallationBound) {
+		a.log.Warn("pending connect dropped: the installation is bound to another org", "installation_id", installationID, "org_id", orgID)
+		if _, derr := tx.Exec(ctx, `DELETE FROM github_pending_connects WHERE installation_id = $1`, installationID); derr != nil {
+			return fmt.Errorf("github: clear pending connect: %w", derr)
+		}
+	}
+	return err
 }
 
 // bindTx binds the installation, clears the pending connect, audits and
@@ -192,6 +264,17 @@ func (a *App) bindTx(ctx context.Context, tx sqldb.Tx, installationID int64, org
 	return err
 }
 
+// Disconnect unbinds an installation from the admin's org, so that another
+// org may connect it; mentions on its repositories launch nothing until then.
+func (a *App) Disconnect(ctx context.Context, orgID, adminID string, installationID int64) error {
+	return a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if err := a.store.Unbind(ctx, tx, installationID, orgID); err != nil {
+			return err
+		}
+		return a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: orgID, ActorID: adminID, Action: "github.unbind", Target: fmt.Sprint(installationID)})
+	})
+}
+
 // RelinkURL starts a manual relink: GitHub's authorize URL with a state and
 // a PKCE S256 challenge.
 func (a *App) RelinkURL(ctx context.Context, orgID, userID string) (string, error) {
@@ -204,6 +287,12 @@ func (a *App) RelinkURL(ctx context.Context, orgID, userID string) (string, erro
 		return "", err
 	}
 	return a.oauthConfig(a.callbackURL()).AuthCodeURL(st, oauth2.S256ChallengeOption(verifier)), nil
+}
+
+// setupURL is the org connect's redirect (GitHub's setup URL, the App's
+// first callback URL); codes of the connect flow are exchanged with it.
+func (a *App) setupURL() string {
+	return strings.TrimRight(a.cfg.PublicURL, "/") + "/github/setup"
 }
 
 func (a *App) callbackURL() string {

@@ -186,7 +186,12 @@ func (a *App) installationPlan(e *gh.InstallationEvent) intake.Plan {
 		if _, err := tx.Exec(ctx, `UPDATE github_installations SET installer_id = $1 WHERE installation_id = $2`, sender, installationID); err != nil {
 			return fmt.Errorf("record installer: %w", err)
 		}
-		return a.completePending(ctx, tx, installationID) // the redirect may have come first
+		// The redirect may have come first. A pending connect of an
+		// installation bound elsewhere meanwhile is dropped, not retried.
+		if err := a.completePending(ctx, tx, installationID); err != nil && !errors.Is(err, ErrInstallationBound) {
+			return err
+		}
+		return nil
 	}
 	return plan
 }

@@ -95,11 +95,36 @@ func (s *Store) Upsert(ctx context.Context, q sqldb.Querier, in Installation) er
 	return nil
 }
 
-// Bind ties an installation to an org (after proof of who installed it).
+// ErrInstallationBound: the installation is bound to another org, which must
+// disconnect it before anyone else binds it.
+var ErrInstallationBound = errs.New(errs.ErrConflict, "installation_bound",
+	"this GitHub installation is connected to another Replicas org; an admin of that org must disconnect it first")
+
+// Bind ties an unbound installation to an org (after proof of who installed
+// it); binding it again to the same org is a no-op. An installation bound to
+// another org is never moved: ErrInstallationBound.
 func (s *Store) Bind(ctx context.Context, q sqldb.Querier, installationID int64, orgID string) error {
-	n, err := q.Exec(ctx, `UPDATE github_installations SET org_id = $1, updated_at = $2 WHERE installation_id = $3`, orgID, s.now(), installationID)
+	n, err := q.Exec(ctx, `UPDATE github_installations SET org_id = $1, updated_at = $2
+		WHERE installation_id = $3 AND (org_id IS NULL OR org_id = $1)`, orgID, s.now(), installationID)
 	if err != nil {
 		return fmt.Errorf("bind installation: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := s.Installation(ctx, q, installationID); err != nil {
+		return err
+	}
+	return ErrInstallationBound
+}
+
+// Unbind disconnects an installation from orgID; ErrNotFound when it is not
+// bound to that org.
+func (s *Store) Unbind(ctx context.Context, q sqldb.Querier, installationID int64, orgID string) error {
+	n, err := q.Exec(ctx, `UPDATE github_installations SET org_id = NULL, updated_at = $1 WHERE installation_id = $2 AND org_id = $3`,
+		s.now(), installationID, orgID)
+	if err != nil {
+		return fmt.Errorf("unbind installation: %w", err)
 	}
 	if n == 0 {
 		return ErrNotFound

@@ -74,3 +74,43 @@ func TestStore(t *testing.T) {
 		}
 	})
 }
+
+// An installation bound to one org is never moved to another by Bind; the
+// org that holds it unbinds it first.
+func TestBindNeverMovesAcrossOrgs(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := NewStore()
+		if err := s.Upsert(ctx, db, Installation{ID: 9, AccountLogin: "acme", AccountID: 90, AccountType: "Organization", Status: "active"}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []struct {
+			name    string
+			op      func() error
+			wantErr error
+			bound   string
+		}{
+			{"bind", func() error { return s.Bind(ctx, db, 9, "org_a") }, nil, "org_a"},
+			{"bind again to the same org", func() error { return s.Bind(ctx, db, 9, "org_a") }, nil, "org_a"},
+			{"bind to another org", func() error { return s.Bind(ctx, db, 9, "org_b") }, ErrInstallationBound, "org_a"},
+			{"the other org unbinds", func() error { return s.Unbind(ctx, db, 9, "org_b") }, ErrNotFound, "org_a"},
+			{"unbind a missing installation", func() error { return s.Unbind(ctx, db, 10, "org_a") }, ErrNotFound, "org_a"},
+			{"the holder unbinds", func() error { return s.Unbind(ctx, db, 9, "org_a") }, nil, ""},
+			{"the other org binds", func() error { return s.Bind(ctx, db, 9, "org_b") }, nil, "org_b"},
+			{"the first org cannot take it back", func() error { return s.Bind(ctx, db, 9, "org_a") }, ErrInstallationBound, "org_b"},
+		}
+		for _, st := range steps {
+			err := st.op()
+			if (st.wantErr == nil && err != nil) || (st.wantErr != nil && !errors.Is(err, st.wantErr)) {
+				t.Fatalf("%s: err = %v, want %v", st.name, err, st.wantErr)
+			}
+			if errors.Is(err, ErrInstallationBound) && !errors.Is(err, errs.ErrConflict) {
+				t.Fatalf("%s: %v is not a conflict", st.name, err)
+			}
+			if in, err := s.Installation(ctx, db, 9); err != nil || in.OrgID != st.bound {
+				t.Fatalf("%s: bound to %q (%v), want %q", st.name, in.OrgID, err, st.bound)
+			}
+		}
+	})
+}

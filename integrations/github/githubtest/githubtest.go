@@ -43,9 +43,10 @@ type Server struct {
 	changed chan struct{}
 
 	// Accounts for the OAuth and org-connect endpoints.
-	users         map[string]User   // login → account
-	codes         map[string]string // OAuth code → login
+	users         map[string]User // login → account
+	codes         map[string]code // OAuth code → what it was minted for
 	installations map[string][]Installation
+	memberships   map[string]map[string]Membership // login → lower-case org login → membership
 	orgMembers    []string
 	hooks         []HookDelivery
 	redelivered   []int64
@@ -109,6 +110,19 @@ type Installation struct {
 	AccountType  string
 }
 
+// code is an OAuth code: the account it signs in and the redirect_uri of the
+// authorization that minted it ("" when the test does not care).
+type code struct{ login, redirectURI string }
+
+// Membership is a user's membership of a GitHub organization, as
+// GET /user/memberships/orgs/{org} answers it.
+type Membership struct {
+	OrgLogin string
+	OrgID    int64
+	Role     string // "admin" or "member"
+	State    string // "active" or "pending"
+}
+
 // AddUser registers an account; code, when set, is an OAuth code that
 // exchanges for its user token; installs are the installations it can see.
 func (s *Server) AddUser(u User, code string, installs ...Installation) {
@@ -116,9 +130,32 @@ func (s *Server) AddUser(u User, code string, installs ...Installation) {
 	defer s.mu.Unlock()
 	s.users[u.Login] = u
 	if code != "" {
-		s.codes[code] = u.Login
+		s.addCode(code, u.Login, "")
 	}
 	s.installations[u.Login] = installs
+}
+
+// AddCode mints an OAuth code for login by an authorization whose
+// redirect_uri was redirectURI. As on GitHub, an exchange that names another
+// redirect_uri is refused (redirect_uri_mismatch); one that names none is not.
+func (s *Server) AddCode(c, login, redirectURI string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addCode(c, login, redirectURI)
+}
+
+func (s *Server) addCode(c, login, redirectURI string) {
+	s.codes[c] = code{login: login, redirectURI: redirectURI}
+}
+
+// SetMembership records login's membership of an organization.
+func (s *Server) SetMembership(login string, m Membership) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.memberships[login] == nil {
+		s.memberships[login] = map[string]Membership{}
+	}
+	s.memberships[login][strings.ToLower(m.OrgLogin)] = m
 }
 
 // SetOrgMembers sets the members of the (only) organization.
@@ -135,7 +172,7 @@ func New(appID int64) (*Server, error) {
 		return nil, fmt.Errorf("githubtest: key: %w", err)
 	}
 	s := &Server{AppID: appID, key: key, token: "ghs_fake_installation_token", HeadRef: "feature-branch", changed: make(chan struct{}, 1000),
-		users: map[string]User{}, codes: map[string]string{}, installations: map[string][]Installation{}}
+		users: map[string]User{}, codes: map[string]code{}, installations: map[string][]Installation{}, memberships: map[string]map[string]Membership{}}
 	s.PrivateKey = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
@@ -298,14 +335,15 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, items []map[string
 }
 
 // serveAccounts answers the OAuth token exchange, the user's own endpoints
-// (user token "gho_<login>") and public user look-ups.
+// (user token "gho_<login>": the account, its installations, its org
+// memberships) and public user look-ups.
 func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) bool {
 	path := r.URL.Path
 	switch {
 	case r.Method == http.MethodPost && path == "/login/oauth/access_token":
 		_ = r.ParseForm()
 		s.mu.Lock()
-		login, ok := s.codes[r.PostForm.Get("code")]
+		c, ok := s.codes[r.PostForm.Get("code")]
 		delete(s.codes, r.PostForm.Get("code")) // codes are single-use
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -313,9 +351,13 @@ func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) bool {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code"})
 			return true
 		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": "gho_" + login, "token_type": "bearer", "scope": ""})
+		if redirect := r.PostForm.Get("redirect_uri"); redirect != "" && c.redirectURI != "" && redirect != c.redirectURI {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "redirect_uri_mismatch", "error_description": "The redirect_uri MUST match the registered callback URL for this application."})
+			return true
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"access_token": "gho_" + c.login, "token_type": "bearer", "scope": ""})
 		return true
-	case r.Method == http.MethodGet && (path == "/user" || path == "/user/installations"):
+	case r.Method == http.MethodGet && (path == "/user" || path == "/user/installations" || strings.HasPrefix(path, "/user/memberships/orgs/")):
 		login := strings.TrimPrefix(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), "gho_")
 		s.mu.Lock()
 		u, ok := s.users[login]
@@ -328,6 +370,19 @@ func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) bool {
 		if path == "/user" {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(userJSON(u))
+			return true
+		}
+		if org, ok := strings.CutPrefix(path, "/user/memberships/orgs/"); ok {
+			s.mu.Lock()
+			m, ok := s.memberships[login][strings.ToLower(org)]
+			s.mu.Unlock()
+			if !ok {
+				s.fail(w, http.StatusNotFound, "Not Found")
+				return true
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"state": m.State, "role": m.Role, "user": userJSON(u),
+				"organization": map[string]any{"login": m.OrgLogin, "id": m.OrgID}})
 			return true
 		}
 		var list []map[string]any
