@@ -22,11 +22,17 @@ import (
 	"github.com/tryreplicas/gateway/identity"
 )
 
-// Body limits: GitHub sends payloads up to 25 MB; the API takes far less.
+// Body limits: GitHub sends payloads up to 25 MB (its own maximum); Linear's
+// and every other source's are small, and so are API requests.
 const (
-	WebhookBodyLimit = 25 << 20
-	APIBodyLimit     = 1 << 20
+	WebhookBodyLimit      = 25 << 20
+	SmallWebhookBodyLimit = 1 << 20
+	APIBodyLimit          = 1 << 20
 )
+
+// DefaultWebhookMaxInflight is how many webhook requests are received at
+// once when Deps.WebhookMaxInflight is zero.
+const DefaultWebhookMaxInflight = 64
 
 // Deps are what the handlers use. Optional areas (nil) are not routed.
 type Deps struct {
@@ -51,6 +57,9 @@ type Deps struct {
 	Rechainer Rechainer
 	// PublicURL is the base of links the gateway hands out (invitations).
 	PublicURL string
+	// WebhookMaxInflight caps the webhook requests being received at once
+	// (0: DefaultWebhookMaxInflight); more answer 503 with Retry-After.
+	WebhookMaxInflight int
 	// Registry receives the HTTP metrics; nil makes a private one.
 	Registry *prometheus.Registry
 }

@@ -27,8 +27,42 @@ type DeliveryRecorder interface {
 }
 
 func (s *Server) webhookRoutes(r *gin.Engine) {
-	g := r.Group("/webhooks", limitBody(WebhookBodyLimit))
-	g.POST("/:source", s.h(s.receiveWebhook))
+	n := s.WebhookMaxInflight
+	if n <= 0 {
+		n = DefaultWebhookMaxInflight
+	}
+	g := r.Group("/webhooks", limitInflight(n))
+	g.POST("/:source", limitWebhookBody, s.h(s.receiveWebhook))
+}
+
+// limitWebhookBody caps a delivery's body by its source: GitHub's own
+// maximum for GitHub, 1 MB for every other (Linear's payloads are a few KB).
+func limitWebhookBody(c *gin.Context) {
+	limit := int64(SmallWebhookBodyLimit)
+	if c.Param("source") == "github" {
+		limit = WebhookBodyLimit
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+}
+
+// errBusy answers a webhook that arrives while the in-flight cap is reached:
+// 503 with Retry-After, so the sender tries again later (Linear retries;
+// GitHub's failed deliveries are redelivered by the recovery job).
+var errBusy = errs.New(errs.ErrUnavailable, "busy", "too many webhook deliveries are being received at once; retry later")
+
+// limitInflight lets at most n requests be received at once, so a burst of
+// (large) bodies is refused at the door instead of held in memory.
+func limitInflight(n int) gin.HandlerFunc {
+	slots := make(chan struct{}, n)
+	return func(c *gin.Context) {
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			c.Next()
+		default:
+			writeError(c, errBusy)
+		}
+	}
 }
 
 func (s *Server) receiveWebhook(c *gin.Context) error {
