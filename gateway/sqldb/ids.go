@@ -47,3 +47,13 @@ func ClaimWindow(ctx context.Context, q Querier, table, key string, now time.Tim
 	}
 	return n == 1, nil
 }
+
+// PurgeClaims deletes the claims of table (see ClaimWindow) made before
+// before, and says how many. table is a constant chosen by the caller.
+func PurgeClaims(ctx context.Context, q Querier, table string, before time.Time) (int, error) {
+	n, err := q.Exec(ctx, `DELETE FROM `+table+` WHERE created_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("purge %s: %w", table, err)
+	}
+	return int(n), nil
+}

@@ -137,3 +137,9 @@ func (s *Store) Unbind(ctx context.Context, q sqldb.Querier, installationID int6
 func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
 	return sqldb.ClaimWindow(ctx, q, "github_explanations", key, s.now(), time.Hour)
 }
+
+// PurgeExplanations drops explanation claims older than a day: their window
+// is an hour, so an older claim decides nothing.
+func (s *Store) PurgeExplanations(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
+	return sqldb.PurgeClaims(ctx, q, "github_explanations", now.Add(-24*time.Hour))
+}

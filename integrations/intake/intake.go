@@ -136,20 +136,57 @@ func (s *Service) enqueue(ctx context.Context, tx sqldb.Tx, id string) error {
 	return nil
 }
 
+// ErrBodyDropped is a replay of a delivery whose body is past its
+// retention: there is nothing left to process, and its outcome stays.
+var ErrBodyDropped = errs.New(errs.ErrConflict, "body_dropped", "the delivery's body is past its retention and was dropped; it cannot be replayed")
+
 // Replay processes a stored delivery again with a new job. The TriggerKey of
 // a launch keeps it from launching twice; a delivery that launched nothing
 // (e.g. no credentials at the time) may launch now.
 func (s *Service) Replay(ctx context.Context, id string) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
-		n, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id)
+		var size int
+		err := tx.QueryRow(ctx, `SELECT length(body) FROM deliveries WHERE id = $1`, id).Scan(&size)
+		if errors.Is(err, sqldb.ErrNoRows) {
+			return ErrNotFound
+		}
 		if err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
-		if n == 0 {
-			return ErrNotFound
+		if size == 0 {
+			return ErrBodyDropped
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET outcome = '', error = '', processed_at = NULL WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("replay delivery: %w", err)
 		}
 		return s.enqueue(ctx, tx, id)
 	})
+}
+
+// BodyRetention is how long deliveries keep their body. Past it the body is
+// emptied and the row stays, with its outcome, workspace and idempotency key.
+type BodyRetention time.Duration
+
+// purgeBatch bounds the rows one statement empties, so a first purge of a
+// large table does not hold one long transaction.
+const purgeBatch = 500
+
+// Purge empties the bodies of deliveries received before now minus the
+// retention, and says how many.
+func (r BodyRetention) Purge(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
+	before := now.Add(-time.Duration(r))
+	total := 0
+	for {
+		n, err := q.Exec(ctx, `UPDATE deliveries SET body = $1 WHERE id IN
+			(SELECT id FROM deliveries WHERE received_at < $2 AND length(body) > 0 LIMIT $3)`, []byte{}, before, purgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("purge delivery bodies: %w", err)
+		}
+		total += int(n)
+		if n < purgeBatch {
+			return total, nil
+		}
+	}
 }
 
 // Record of a delivery as the API shows it.

@@ -437,3 +437,80 @@ func TestRecordErrors(t *testing.T) {
 		}
 	})
 }
+
+// Bodies past the retention are emptied in batches; the rows keep their
+// outcome and idempotency key, a replay of one is refused (409) and leaves
+// its outcome, and newer deliveries keep their body.
+func TestBodyRetention(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db, func(d intake.Delivery, _ int) (intake.Plan, error) {
+			return intake.Plan{OrgID: "org_1", Outcome: "ignored: " + d.DeliveryID}, nil
+		})
+		now := time.Now().UTC()
+		const keep = 30 * 24 * time.Hour
+		ids := map[string]string{}
+		for name, age := range map[string]time.Duration{"old": keep + time.Hour, "new": keep - time.Hour} {
+			d := delivery(name)
+			d.ReceivedAt = now.Add(-age)
+			stored, _, err := e.svc.Record(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[name] = stored.ID
+		}
+		e.start(t)
+		e.waitState(t, ids["old"], "processed")
+		e.waitState(t, ids["new"], "processed")
+		// Many more old ones than one batch empties, as on a first purge.
+		const bulk = 1100
+		err := db.InTx(ctx, func(tx sqldb.Tx) error {
+			for i := 0; i < bulk; i++ {
+				if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, source, delivery_id, event, body, received_at, outcome, processed_at)
+					VALUES ($1, 'test', $2, 'issue.assigned', $3, $4, 'ignored: bulk', $4)`,
+					sqldb.NewID("dlv"), fmt.Sprintf("bulk-%d", i), []byte(`{"n":2}`), now.Add(-keep-time.Duration(i+1)*time.Minute)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		n, err := intake.BodyRetention(keep).Purge(ctx, db, now)
+		if err != nil || n != bulk+1 {
+			t.Fatalf("purge: %d bodies emptied, %v; want %d", n, err, bulk+1)
+		}
+		if n, err := intake.BodyRetention(keep).Purge(ctx, db, now); err != nil || n != 0 {
+			t.Fatalf("second purge: %d, %v; want 0", n, err)
+		}
+		if left := e.count(t, `SELECT COUNT(*) FROM deliveries WHERE length(body) > 0`); left != 1 {
+			t.Fatalf("%d deliveries keep a body, want 1 (the new one)", left)
+		}
+		if rows := e.count(t, `SELECT COUNT(*) FROM deliveries`); rows != bulk+2 {
+			t.Fatalf("%d rows, want %d (rows stay)", rows, bulk+2)
+		}
+
+		old, err := e.svc.Get(ctx, ids["old"])
+		if err != nil || old.Outcome != "ignored: old" || old.State != "processed" {
+			t.Fatalf("old delivery after the purge = %+v, %v", old, err)
+		}
+		if err := e.svc.Replay(ctx, ids["old"]); !errors.Is(err, intake.ErrBodyDropped) || !errors.Is(err, errs.ErrConflict) {
+			t.Fatalf("replay of an emptied delivery: %v, want body_dropped (conflict)", err)
+		}
+		if again, _ := e.svc.Get(ctx, ids["old"]); again.Outcome != "ignored: old" || again.ProcessedAt == nil {
+			t.Fatalf("a refused replay changed the delivery: %+v", again)
+		}
+		// Its id still answers a sender's retry as a duplicate.
+		d := delivery("old")
+		if _, dup, err := e.svc.Record(ctx, d); err != nil || !dup {
+			t.Fatalf("the old delivery again: dup=%v err=%v, want a duplicate", dup, err)
+		}
+		if err := e.svc.Replay(ctx, ids["new"]); err != nil {
+			t.Fatalf("replay of a delivery within the retention: %v", err)
+		}
+		e.waitState(t, ids["new"], "processed")
+	})
+}

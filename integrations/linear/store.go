@@ -264,3 +264,9 @@ func (s *Store) Reseal(ctx context.Context, q sqldb.Querier, current string) (in
 func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key string) (bool, error) {
 	return sqldb.ClaimWindow(ctx, q, "linear_explanations", key, s.now(), time.Hour)
 }
+
+// PurgeExplanations drops explanation claims older than a day: their window
+// is an hour, so an older claim decides nothing.
+func (s *Store) PurgeExplanations(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
+	return sqldb.PurgeClaims(ctx, q, "linear_explanations", now.Add(-24*time.Hour))
+}

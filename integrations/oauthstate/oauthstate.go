@@ -77,3 +77,13 @@ func (s *Store) Consume(ctx context.Context, q sqldb.Querier, signed, kind strin
 	}
 	return st, nil
 }
+
+// Purge deletes the states that expired before now, used or not: none of
+// them can be consumed any more.
+func Purge(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
+	n, err := q.Exec(ctx, `DELETE FROM oauth_states WHERE expires_at < $1`, now)
+	if err != nil {
+		return 0, fmt.Errorf("purge oauth states: %w", err)
+	}
+	return int(n), nil
+}
