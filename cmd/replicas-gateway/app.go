@@ -18,6 +18,7 @@ import (
 	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
 	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/retention"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -237,8 +238,22 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.linear = linear.New(linCfg, db, a.identity, keys, q, log)
 	a.intake.AddSource(a.linear)
 	a.launch.RegisterReporter("linear", a.linear)
+	keep, err := cfg.Limits.Retention()
+	if err != nil {
+		return nil, err
+	}
+	retention.Register(q, db, log, []retention.Task{
+		{Name: "delivery bodies", Purge: intake.BodyRetention(keep).Purge},
+		{Name: "oauth states", Purge: oauthstate.Purge},
+		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
+		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
+	})
+	inflight, err := cfg.Limits.MaxInflight()
+	if err != nil {
+		return nil, err
+	}
 	a.server = gateway.New(gateway.Deps{
-		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds,
+		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds, WebhookMaxInflight: inflight,
 		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
 		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: publicURL(cfg),

@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Secret is a configuration value that must never be printed or logged.
@@ -41,6 +43,7 @@ type Config struct {
 	Linear     LinearConfig
 	Agents     AgentsConfig
 	Launcher   LauncherConfig
+	Limits     LimitsConfig
 }
 
 // HTTPConfig is the listener and the public address.
@@ -99,6 +102,12 @@ type LauncherConfig struct {
 	Command string // REPLICAS_LAUNCHER_COMMAND
 }
 
+// LimitsConfig bounds what the gateway holds in memory and keeps on disk.
+type LimitsConfig struct {
+	WebhookMaxInflight string // REPLICAS_WEBHOOK_MAX_INFLIGHT: webhook requests received at once
+	DeliveryRetention  string // REPLICAS_DELIVERY_RETENTION: how long delivery bodies are kept, a Go duration or days ("30d")
+}
+
 func envOr(getenv func(string) string, key, def string) string {
 	if v := strings.TrimSpace(getenv(key)); v != "" {
 		return v
@@ -154,13 +163,17 @@ func LoadConfig(getenv func(string) string) Config {
 			Secret:  Secret(envOr(getenv, "REPLICAS_LAUNCHER_SECRET", "")),
 			Command: envOr(getenv, "REPLICAS_LAUNCHER_COMMAND", ""),
 		},
+		Limits: LimitsConfig{
+			WebhookMaxInflight: envOr(getenv, "REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"),
+			DeliveryRetention:  envOr(getenv, "REPLICAS_DELIVERY_RETENTION", "30d"),
+		},
 	}
 }
 
 // Validate reports every problem, each naming its variable.
 func (c Config) Validate() error {
 	return errors.Join(c.HTTP.Validate(), c.Database.Validate(), c.Encryption.Validate(c.Database),
-		c.GitHub.Validate(), c.Linear.Validate(), c.Agents.Validate(), c.Launcher.Validate())
+		c.GitHub.Validate(), c.Linear.Validate(), c.Agents.Validate(), c.Launcher.Validate(), c.Limits.Validate())
 }
 
 func problem(variable, format string, args ...any) error {
@@ -275,6 +288,49 @@ func (l LauncherConfig) Validate() error {
 	default:
 		return problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind)
 	}
+}
+
+func (l LimitsConfig) Validate() error {
+	var errs []error
+	if _, err := l.MaxInflight(); err != nil {
+		errs = append(errs, problem("REPLICAS_WEBHOOK_MAX_INFLIGHT", "%v", err))
+	}
+	if _, err := l.Retention(); err != nil {
+		errs = append(errs, problem("REPLICAS_DELIVERY_RETENTION", "%v", err))
+	}
+	return errors.Join(errs...)
+}
+
+// MaxInflight parses WebhookMaxInflight: a positive number.
+func (l LimitsConfig) MaxInflight() (int, error) {
+	n, err := strconv.Atoi(l.WebhookMaxInflight)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("must be a positive number, got %q", l.WebhookMaxInflight)
+	}
+	return n, nil
+}
+
+// Retention parses DeliveryRetention: at least a day, longer than a
+// delivery's processing retries (about 4 h), so no delivery loses its body
+// before it is processed.
+func (l LimitsConfig) Retention() (time.Duration, error) {
+	d, err := parseDays(l.DeliveryRetention)
+	if err != nil || d < 24*time.Hour {
+		return 0, fmt.Errorf("must be a duration of at least a day, such as 720h or 30d, got %q", l.DeliveryRetention)
+	}
+	return d, nil
+}
+
+// parseDays parses a Go duration ("720h") or a whole number of days ("30d").
+func parseDays(v string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 36500 {
+			return 0, fmt.Errorf("bad number of days %q", v)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }
 
 // oneLine joins a Validate error into the single line printed at start.
