@@ -23,6 +23,24 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
+// How long jobs may run, and when a job is taken for dead.
+//
+// Most jobs are short: record a delivery's outcome, call one API of GitHub or
+// Linear, post a comment. They get JobTimeout, and a job still marked running
+// RescueAfter after it started belongs to a process that died (kill -9, OOM,
+// a lost node) and is run again. The 5 s between the two let a live worker
+// whose context was just cancelled record its own result first. A crash thus
+// delays short jobs by about RescueAfter plus River's leader lease (up to
+// 15 s) plus one pass of its rescuer (every 30 s): well under a minute.
+//
+// Jobs that wait on something slower (a launcher, paging through an API)
+// declare their own, longer Timeout on their worker; River leaves them
+// running until that has passed, so they are never run twice at once.
+const (
+	JobTimeout  = 10 * time.Second
+	RescueAfter = JobTimeout + 5*time.Second
+)
+
 // Options tunes the queue.
 type Options struct {
 	// Workers is how many jobs run at once (default 20).
@@ -36,10 +54,11 @@ type Options struct {
 
 // Queue wraps one River client of the right database type.
 type Queue struct {
-	workers *river.Workers
-	kinds   int
-	pg      *river.Client[pgx.Tx]
-	lite    *river.Client[*sql.Tx]
+	workers    *river.Workers
+	kinds      int
+	insertOnly bool
+	pg         *river.Client[pgx.Tx]
+	lite       *river.Client[*sql.Tx]
 }
 
 // New builds the queue. Register workers on Workers() before Start.
@@ -50,15 +69,15 @@ func New(db *sqldb.DB, logger *slog.Logger, opts Options) (*Queue, error) {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = time.Second
 	}
-	q := &Queue{workers: river.NewWorkers()}
+	q := &Queue{workers: river.NewWorkers(), insertOnly: opts.InsertOnly}
 	cfg := &river.Config{
 		Logger:               logger.With("component", "queue"),
 		Workers:              q.workers,
 		FetchPollInterval:    opts.PollInterval,
 		FetchCooldown:        min(opts.PollInterval, 100*time.Millisecond),
 		MaxAttempts:          12,
-		JobTimeout:           2 * time.Minute,
-		RescueStuckJobsAfter: 5 * time.Minute,
+		JobTimeout:           JobTimeout,
+		RescueStuckJobsAfter: RescueAfter,
 	}
 	if !opts.InsertOnly {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}}
@@ -83,8 +102,12 @@ func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) {
 }
 
 // AddPeriodic schedules a periodic job (run by the elected leader only, so
-// once across replicas).
+// once across replicas). An insert-only queue never runs jobs, so it
+// schedules nothing.
 func (q *Queue) AddPeriodic(job *river.PeriodicJob) {
+	if q.insertOnly {
+		return
+	}
 	if q.pg != nil {
 		q.pg.PeriodicJobs().Add(job)
 	} else if q.lite != nil {
