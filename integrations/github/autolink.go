@@ -48,6 +48,9 @@ type autoLinkWorker struct {
 	a *App
 }
 
+// Timeout: auto-linking reads an organization's members one by one.
+func (w *autoLinkWorker) Timeout(*river.Job[AutoLinkArgs]) time.Duration { return slowJobTimeout }
+
 type candidate struct {
 	login  string
 	id     int64

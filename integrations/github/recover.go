@@ -37,6 +37,13 @@ type recoverWorker struct {
 	a *App
 }
 
+// slowJobTimeout bounds jobs that page through GitHub's API (up to 20 pages
+// of deliveries, or an organization's members one by one).
+const slowJobTimeout = 5 * time.Minute
+
+// Timeout: recovery pages through GitHub's delivery log.
+func (w *recoverWorker) Timeout(*river.Job[RecoverArgs]) time.Duration { return slowJobTimeout }
+
 // PeriodicRecovery is the periodic job to register when the App is
 // configured (River runs it on the leader only, so once across replicas).
 func PeriodicRecovery() *river.PeriodicJob {

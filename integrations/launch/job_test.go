@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
@@ -230,5 +231,32 @@ func TestRunningBeforeLaunchRecorded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A provisioner slower than a short job may take still launches on the first
+// attempt: the launch job's timeout fits its launcher, not the queue's short
+// default.
+func TestSlowProvisionerLaunchesOnFirstAttempt(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-time.After(queue.JobTimeout + time.Second): // the provisioner's own pace
+			w.WriteHeader(http.StatusAccepted)
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	db, s, q, h := setup(t, sqldb.SQLite, &launch.HTTPLauncher{URL: srv.URL, Secret: "raw-secret"})
+	start(t, q)
+	w, err := create(t, db, s, trigger(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, h, w.ID, launch.StatusLaunched)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d launch requests, want 1 (the first one was not cut short)", n)
 	}
 }

@@ -57,6 +57,14 @@ type RejectedError struct{ Reason string }
 
 func (e *RejectedError) Error() string { return "launch rejected: " + e.Reason }
 
+// How long one launch attempt may take: the provisioner's answer, or the
+// launch command. The launch job waits that long before it takes a launch in
+// flight for lost (launchWorker.Timeout).
+const (
+	HTTPTimeout = 30 * time.Second
+	ExecTimeout = 2 * time.Minute
+)
+
 // HTTPLauncher POSTs launch requests signed with Standard Webhooks headers.
 type HTTPLauncher struct {
 	URL    string
@@ -79,6 +87,9 @@ func SignStandardWebhook(secret, id string, ts int64, body []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// Timeout is how long one attempt may take.
+func (l *HTTPLauncher) Timeout() time.Duration { return HTTPTimeout }
+
 // Launch sends the request once; River retries.
 func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	body, err := json.Marshal(r)
@@ -94,7 +105,7 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	// Webhooks idempotency).
 	id := "msg_" + r.WorkspaceID
 	ts := now().Unix()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, HTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL, bytes.NewReader(body))
 	if err != nil {
@@ -142,6 +153,9 @@ type ExecLauncher struct {
 	TempDir string
 }
 
+// Timeout is how long one attempt may take.
+func (l *ExecLauncher) Timeout() time.Duration { return ExecTimeout }
+
 // Launch runs the command with the documented environment; a non-zero exit is
 // retried.
 func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
@@ -178,7 +192,7 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 			secrets = append(secrets, v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, ExecTimeout)
 	defer cancel()
 	// Output goes to a file, not a pipe: a process the command leaves running
 	// in the background keeps a pipe open and Wait would wait for it.

@@ -200,6 +200,17 @@ type launchWorker struct {
 	s *Service
 }
 
+// Timeout of a launch job: the launcher's own deadline (when it has one) and
+// a few seconds for the bookkeeping around it; else the queue's short
+// default. River re-runs the job of a dead process only after this, so a
+// launch still in flight is never started twice at once.
+func (w *launchWorker) Timeout(*river.Job[LaunchArgs]) time.Duration {
+	if l, ok := w.s.launcher.(interface{ Timeout() time.Duration }); ok {
+		return l.Timeout() + 5*time.Second
+	}
+	return 0
+}
+
 // NextRetry applies Service.RetryDelay; zero means River's backoff.
 func (w *launchWorker) NextRetry(job *river.Job[LaunchArgs]) time.Time {
 	if w.s.RetryDelay == nil {
