@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(kv map[string]string) func(string) string {
@@ -18,6 +19,15 @@ func TestConfigDefaultsAreValid(t *testing.T) {
 	}
 	if cfg.HTTP.Addr != ":8080" || cfg.Database.DataDir != "./data" || cfg.GitHub.BotLogin != "tryreplicas" {
 		t.Errorf("defaults = %+v", cfg)
+	}
+	if n, _ := cfg.Limits.MaxInflight(); n != 64 {
+		t.Errorf("default webhook in-flight cap = %d, want 64", n)
+	}
+	if d, _ := cfg.Limits.Retention(); d != 30*24*time.Hour {
+		t.Errorf("default delivery retention = %s, want 720h", d)
+	}
+	if d, err := LoadConfig(env(map[string]string{"REPLICAS_DELIVERY_RETENTION": "48h"})).Limits.Retention(); err != nil || d != 48*time.Hour {
+		t.Errorf("REPLICAS_DELIVERY_RETENTION=48h: %s, %v", d, err)
 	}
 }
 
@@ -44,6 +54,10 @@ func TestConfigNamesTheVariable(t *testing.T) {
 		{map[string]string{"REPLICAS_LAUNCHER": "http"}, "REPLICAS_LAUNCHER_URL"},
 		{map[string]string{"REPLICAS_LAUNCHER": "http", "REPLICAS_LAUNCHER_URL": "http://p"}, "REPLICAS_LAUNCHER_SECRET"},
 		{map[string]string{"REPLICAS_LAUNCHER": "exec"}, "REPLICAS_LAUNCHER_COMMAND"},
+		{map[string]string{"REPLICAS_WEBHOOK_MAX_INFLIGHT": "0"}, "REPLICAS_WEBHOOK_MAX_INFLIGHT"},
+		{map[string]string{"REPLICAS_WEBHOOK_MAX_INFLIGHT": "many"}, "REPLICAS_WEBHOOK_MAX_INFLIGHT"},
+		{map[string]string{"REPLICAS_DELIVERY_RETENTION": "2h"}, "REPLICAS_DELIVERY_RETENTION: must be a duration of at least a day"},
+		{map[string]string{"REPLICAS_DELIVERY_RETENTION": "thirty days"}, "REPLICAS_DELIVERY_RETENTION"},
 	}
 	for _, tc := range cases {
 		err := LoadConfig(env(tc.env)).Validate()
