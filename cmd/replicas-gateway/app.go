@@ -25,6 +25,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
+	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
 // migrationSets are the schemas of the packages the gateway composes; each
