@@ -385,3 +385,20 @@ func (s *Store) memberOf(ctx context.Context, q sqldb.Querier, userID, org strin
 	}
 	return s.Member(ctx, q, org, userID)
 }
+
+// PurgeExpiredLinks deletes invitations and sign-in links that can no longer
+// be used: expired, or used, revoked or accepted more than a day ago (the
+// audit log keeps what happened).
+func PurgeExpiredLinks(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
+	dayAgo := now.Add(-24 * time.Hour)
+	a, err := q.Exec(ctx, `DELETE FROM invitations WHERE expires_at < $1
+		OR (accepted_at IS NOT NULL AND accepted_at < $2) OR (revoked_at IS NOT NULL AND revoked_at < $2)`, now, dayAgo)
+	if err != nil {
+		return 0, fmt.Errorf("purge invitations: %w", err)
+	}
+	b, err := q.Exec(ctx, `DELETE FROM login_links WHERE expires_at < $1`, now)
+	if err != nil {
+		return 0, fmt.Errorf("purge login links: %w", err)
+	}
+	return int(a + b), nil
+}

@@ -246,6 +246,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	retention.Register(q, db, log, []retention.Task{
 		{Name: "delivery bodies", Purge: intake.BodyRetention(keep).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},
+		{Name: "invitations and login links", Purge: identity.PurgeExpiredLinks},
 		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})

@@ -50,6 +50,25 @@ func TestRetentionJob(t *testing.T) {
 		}{{"st_expired", now.Add(-time.Minute)}, {"st_valid", now.Add(oauthstate.TTL)}} {
 			exec(`INSERT INTO oauth_states (id, kind, org_id, user_id, verifier, expires_at) VALUES ($1, 'connect', 'org_1', 'usr_1', '', $2)`, s.id, s.expires)
 		}
+		org, user, _, err := identity.NewStore().Bootstrap(ctx, db, "acme", "ada@acme.example", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, inv := range []struct {
+			id       string
+			expires  time.Time
+			accepted any
+		}{{"inv_expired", now.Add(-time.Minute), nil}, {"inv_pending", now.Add(time.Hour), nil},
+			{"inv_accepted_long_ago", now.Add(time.Hour), now.Add(-25 * time.Hour)}, {"inv_accepted_now", now.Add(time.Hour), now}} {
+			exec(`INSERT INTO invitations (id, org_id, email, name, role, token_hash, invited_by, created_at, expires_at, accepted_at)
+				VALUES ($1, $2, 'x@acme.example', '', 'member', $3, 'usr_1', $4, $5, $6)`, inv.id, org.ID, []byte(inv.id), now.Add(-48*time.Hour), inv.expires, inv.accepted)
+		}
+		for _, l := range []struct {
+			id      string
+			expires time.Time
+		}{{"lnk_expired", now.Add(-time.Second)}, {"lnk_valid", now.Add(time.Minute)}} {
+			exec(`INSERT INTO login_links (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`, l.id, user.ID, []byte(l.id), now, l.expires)
+		}
 		for _, table := range []string{"github_explanations", "linear_explanations"} {
 			for key, age := range map[string]time.Duration{"old": 25 * time.Hour, "recent": 2 * time.Hour} {
 				if _, err := sqldb.ClaimWindow(ctx, db, table, key, now.Add(-age), time.Hour); err != nil {
@@ -68,6 +87,7 @@ func TestRetentionJob(t *testing.T) {
 			{Name: "broken", Purge: broken},
 			{Name: "delivery bodies", Purge: intake.BodyRetention(keep).Purge},
 			{Name: "oauth states", Purge: oauthstate.Purge},
+			{Name: "invitations and login links", Purge: identity.PurgeExpiredLinks},
 			{Name: "github explanations", Purge: github.NewStore().PurgeExplanations},
 			{Name: "linear explanations", Purge: linear.NewStore(nil).PurgeExplanations},
 		})
@@ -110,6 +130,10 @@ func TestRetentionJob(t *testing.T) {
 			{"old delivery's outcome", `SELECT COUNT(*) FROM deliveries WHERE id = 'old' AND length(body) = 0 AND outcome = 'launched'`, 1},
 			{"oauth states", `SELECT COUNT(*) FROM oauth_states WHERE id = 'st_valid'`, 1},
 			{"all oauth states", `SELECT COUNT(*) FROM oauth_states`, 1},
+			{"invitations still of use", `SELECT COUNT(*) FROM invitations WHERE id IN ('inv_pending', 'inv_accepted_now')`, 2},
+			{"all invitations", `SELECT COUNT(*) FROM invitations`, 2},
+			{"login links", `SELECT COUNT(*) FROM login_links WHERE id = 'lnk_valid'`, 1},
+			{"all login links", `SELECT COUNT(*) FROM login_links`, 1},
 			{"github explanations", `SELECT COUNT(*) FROM github_explanations WHERE explanation_key = 'recent'`, 1},
 			{"all github explanations", `SELECT COUNT(*) FROM github_explanations`, 1},
 			{"linear explanations", `SELECT COUNT(*) FROM linear_explanations WHERE explanation_key = 'recent'`, 1},
