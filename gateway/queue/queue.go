@@ -7,14 +7,13 @@ package queue
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -59,8 +58,19 @@ type Queue struct {
 	workers    *river.Workers
 	kinds      int
 	insertOnly bool
-	pg         *river.Client[pgx.Tx]
-	lite       *river.Client[*sql.Tx]
+	client     client
+}
+
+// client is River's client for one database engine: riverClient over pgx
+// for PostgreSQL, over database/sql for SQLite.
+type client interface {
+	start(ctx context.Context) error
+	stop(ctx context.Context) error
+	subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
+	addPeriodic(job *river.PeriodicJob)
+	insertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	completeTx(ctx context.Context, tx sqldb.Tx, row *rivertype.JobRow) error
+	jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // New builds the queue. Register workers on Workers() before Start.
@@ -87,9 +97,9 @@ func New(db *sqldb.DB, logger *slog.Logger, opts Options) (*Queue, error) {
 	var err error
 	switch db.Dialect() {
 	case sqldb.Postgres:
-		q.pg, err = river.NewClient(riverpgxv5.New(db.Pool()), cfg)
+		q.client, err = newRiverClient[*riverpgxv5.Driver](riverpgxv5.New(db.Pool()), cfg)
 	case sqldb.SQLite:
-		q.lite, err = river.NewClient(riversqlite.New(db.SQL()), cfg)
+		q.client, err = newRiverClient[*riversqlite.Driver](riversqlite.New(db.SQL()), cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: new river client: %w", err)
@@ -107,13 +117,8 @@ func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) {
 // once across replicas). An insert-only queue never runs jobs, so it
 // schedules nothing.
 func (q *Queue) AddPeriodic(job *river.PeriodicJob) {
-	if q.insertOnly {
-		return
-	}
-	if q.pg != nil {
-		q.pg.PeriodicJobs().Add(job)
-	} else if q.lite != nil {
-		q.lite.PeriodicJobs().Add(job)
+	if !q.insertOnly {
+		q.client.addPeriodic(job)
 	}
 }
 
@@ -123,10 +128,7 @@ func (q *Queue) Start(ctx context.Context) error {
 	if q.kinds == 0 {
 		return nil
 	}
-	if q.pg != nil {
-		return q.pg.Start(ctx)
-	}
-	return q.lite.Start(ctx)
+	return q.client.start(ctx)
 }
 
 // Stop waits for running jobs to finish (or ctx to end).
@@ -134,32 +136,17 @@ func (q *Queue) Stop(ctx context.Context) error {
 	if q.kinds == 0 {
 		return nil
 	}
-	if q.pg != nil {
-		return q.pg.Stop(ctx)
-	}
-	return q.lite.Stop(ctx)
+	return q.client.stop(ctx)
 }
 
 // Subscribe delivers job events (tests wait on them instead of sleeping).
 func (q *Queue) Subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
-	if q.pg != nil {
-		return q.pg.Subscribe(kinds...)
-	}
-	return q.lite.Subscribe(kinds...)
+	return q.client.subscribe(kinds...)
 }
 
 // InsertTx enqueues args inside tx, so the job exists exactly when tx commits.
 func (q *Queue) InsertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobRow, error) {
-	var res *rivertype.JobInsertResult
-	var err error
-	switch t := tx.Driver().(type) {
-	case pgx.Tx:
-		res, err = q.pg.InsertTx(ctx, t, args, opts)
-	case *sql.Tx:
-		res, err = q.lite.InsertTx(ctx, t, args, opts)
-	default:
-		return nil, fmt.Errorf("queue: unknown transaction type %T", t)
-	}
+	res, err := q.client.insertTx(ctx, tx, args, opts)
 	if err != nil {
 		return nil, fmt.Errorf("queue: insert %s: %w", args.Kind(), err)
 	}
@@ -167,21 +154,86 @@ func (q *Queue) InsertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, o
 }
 
 // CompleteTx marks job completed inside tx, so the job's effects and its
-// completion commit together (a crash in between re-runs neither).
+// completion commit together (a crash in between re-runs neither). It needs
+// the context River gave the worker.
 func CompleteTx[T river.JobArgs](ctx context.Context, tx sqldb.Tx, job *river.Job[T]) error {
-	var err error
-	switch t := tx.Driver().(type) {
-	case pgx.Tx:
-		_, err = river.JobCompleteTx[*riverpgxv5.Driver](ctx, t, job)
-	case *sql.Tx:
-		_, err = river.JobCompleteTx[*riversqlite.Driver](ctx, t, job)
-	default:
-		err = fmt.Errorf("unknown transaction type %T", t)
+	c, ok := ctx.Value(clientKey{}).(client)
+	if !ok {
+		return fmt.Errorf("queue: complete job %d: not called from a worker of this queue", job.ID)
 	}
-	if err != nil {
+	if err := c.completeTx(ctx, tx, job.JobRow); err != nil {
 		return fmt.Errorf("queue: complete job %d: %w", job.ID, err)
 	}
 	return nil
+}
+
+// clientKey finds the queue's client in a worker's context.
+type clientKey struct{}
+
+// riverClient is the one client implementation, for either engine: TTx is
+// the engine's transaction type (pgx.Tx or *sql.Tx).
+type riverClient[TDriver riverdriver.Driver[TTx], TTx any] struct {
+	c *river.Client[TTx]
+}
+
+func newRiverClient[TDriver riverdriver.Driver[TTx], TTx any](driver TDriver, cfg *river.Config) (*riverClient[TDriver, TTx], error) {
+	rc := &riverClient[TDriver, TTx]{}
+	// Workers find the client in their context, for CompleteTx.
+	cfg.Middleware = append(cfg.Middleware, river.WorkerMiddlewareFunc(func(ctx context.Context, _ *rivertype.JobRow, next func(context.Context) error) error {
+		return next(context.WithValue(ctx, clientKey{}, client(rc)))
+	}))
+	c, err := river.NewClient[TTx](driver, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rc.c = c
+	return rc, nil
+}
+
+// native is the engine's transaction inside tx.
+func (rc *riverClient[TDriver, TTx]) native(tx sqldb.Tx) (TTx, error) {
+	t, ok := tx.Driver().(TTx)
+	if !ok {
+		return t, fmt.Errorf("transaction of type %T is not this queue's database", tx.Driver())
+	}
+	return t, nil
+}
+
+func (rc *riverClient[TDriver, TTx]) start(ctx context.Context) error { return rc.c.Start(ctx) }
+func (rc *riverClient[TDriver, TTx]) stop(ctx context.Context) error  { return rc.c.Stop(ctx) }
+func (rc *riverClient[TDriver, TTx]) addPeriodic(job *river.PeriodicJob) {
+	rc.c.PeriodicJobs().Add(job)
+}
+
+func (rc *riverClient[TDriver, TTx]) subscribe(kinds ...river.EventKind) (<-chan *river.Event, func()) {
+	return rc.c.Subscribe(kinds...)
+}
+
+func (rc *riverClient[TDriver, TTx]) insertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	t, err := rc.native(tx)
+	if err != nil {
+		return nil, err
+	}
+	return rc.c.InsertTx(ctx, t, args, opts)
+}
+
+// anyArgs lets one non-generic method complete a job of any kind: River
+// only reads the row.
+type anyArgs struct{}
+
+func (anyArgs) Kind() string { return "" }
+
+func (rc *riverClient[TDriver, TTx]) completeTx(ctx context.Context, tx sqldb.Tx, row *rivertype.JobRow) error {
+	t, err := rc.native(tx)
+	if err != nil {
+		return err
+	}
+	_, err = river.JobCompleteTx[TDriver](ctx, t, &river.Job[anyArgs]{JobRow: row})
+	return err
+}
+
+func (rc *riverClient[TDriver, TTx]) jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error) {
+	return rc.c.JobGet(ctx, id)
 }
 
 // Job is what the API shows of a queued job.
@@ -197,13 +249,7 @@ type Job struct {
 
 // Get returns a job by id.
 func (q *Queue) Get(ctx context.Context, id int64) (Job, error) {
-	var row *rivertype.JobRow
-	var err error
-	if q.pg != nil {
-		row, err = q.pg.JobGet(ctx, id)
-	} else {
-		row, err = q.lite.JobGet(ctx, id)
-	}
+	row, err := q.client.jobGet(ctx, id)
 	if err != nil {
 		if errors.Is(err, river.ErrNotFound) {
 			return Job{}, sqldb.ErrNoRows
@@ -224,23 +270,25 @@ func toJob(row *rivertype.JobRow) Job {
 // Migrations returns the hook that creates and upgrades River's tables.
 func Migrations(logger *slog.Logger) sqldb.Hook {
 	return func(ctx context.Context, db *sqldb.DB) error {
-		cfg := &rivermigrate.Config{Logger: logger}
 		var err error
 		switch db.Dialect() {
 		case sqldb.Postgres:
-			var m *rivermigrate.Migrator[pgx.Tx]
-			if m, err = rivermigrate.New(riverpgxv5.New(db.Pool()), cfg); err == nil {
-				_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-			}
+			err = migrateRiver(ctx, riverpgxv5.New(db.Pool()), logger)
 		case sqldb.SQLite:
-			var m *rivermigrate.Migrator[*sql.Tx]
-			if m, err = rivermigrate.New(riversqlite.New(db.SQL()), cfg); err == nil {
-				_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
-			}
+			err = migrateRiver(ctx, riversqlite.New(db.SQL()), logger)
 		}
 		if err != nil {
 			return fmt.Errorf("migrate river: %w", err)
 		}
 		return nil
 	}
+}
+
+func migrateRiver[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], logger *slog.Logger) error {
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: logger})
+	if err != nil {
+		return err
+	}
+	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
 }
