@@ -6,11 +6,9 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/linear"
 )
@@ -20,6 +18,7 @@ type LinearConnections interface {
 	ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (linear.Connection, error)
 	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
 	Callback(ctx context.Context, state, code string) (linear.Connection, error)
+	MapTeam(ctx context.Context, orgID, team, repo string) error
 	Store() *linear.Store
 }
 
@@ -80,10 +79,7 @@ func (s *Server) mapLinearTeam(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if owner, name, ok := strings.Cut(req.Repository, "/"); !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return errs.Invalid("repository must be owner/name")
-	}
-	if err := s.Linear.Store().SetTeamRepository(c.Request.Context(), s.DB, p.OrgID, c.Param("team"), req.Repository); err != nil {
+	if err := s.Linear.MapTeam(c.Request.Context(), p.OrgID, c.Param("team"), req.Repository); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"team": c.Param("team"), "repository": req.Repository})

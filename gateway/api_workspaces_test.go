@@ -14,6 +14,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -32,7 +33,7 @@ func (r apiChain) ResolveChain(_ context.Context, _ sqldb.Querier, _, userID, ag
 
 func TestWorkspacesAPI(t *testing.T) {
 	t.Parallel()
-	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations}, func(t *testing.T, db *sqldb.DB) {
+	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		ids := identity.NewStore()
 		orgA, adminA, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
@@ -51,7 +52,9 @@ func TestWorkspacesAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, keys,
+		gh := github.NewStore()
+		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
+		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, gh, keys,
 			&launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
 		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
 

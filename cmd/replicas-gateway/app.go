@@ -220,14 +220,14 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		return nil, err
 	}
 	a.queue = q
-	a.launch = launch.NewService(db, q, chainResolver{a.creds}, keys, newLauncher(cfg, credentialEnv{a}), publicURL(cfg), log)
-	a.intake = intake.NewService(db, q, a.launch, log)
 	ghCfg, err := githubConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ghCfg.StateKey = keys.DeriveKey("github-oauth-state")
 	a.github = github.New(ghCfg, db, a.identity, q, log)
+	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, newLauncher(cfg, credentialEnv{a}), publicURL(cfg), log)
+	a.intake = intake.NewService(db, q, a.launch, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)
 	linCfg := linear.Config{WebhookSecret: cfg.Linear.WebhookSecret.Reveal(), ClientID: cfg.Linear.ClientID,
@@ -236,7 +236,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		// A self-hosted or test Linear serves OAuth on the API's host.
 		linCfg.AuthorizeURL, linCfg.TokenURL = u.Scheme+"://"+u.Host+"/oauth/authorize", u.Scheme+"://"+u.Host+"/oauth/token"
 	}
-	a.linear = linear.New(linCfg, db, a.identity, keys, q, log)
+	a.linear = linear.New(linCfg, db, a.identity, keys, a.github.Store(), q, log)
 	a.intake.AddSource(a.linear)
 	a.launch.RegisterReporter("linear", a.linear)
 	keep, err := cfg.Limits.Retention()

@@ -27,6 +27,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/github/githubtest"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
+	"github.com/tryreplicas/gateway/testdata"
 )
 
 func init() { extraCommands["demo"] = cmdDemo }
@@ -97,13 +98,13 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	go func() { served <- a.server.Serve(serveCtx, ln, 5*time.Second) }()
 	fmt.Fprintf(stdout, "Replicas gateway demo on %s (embedded SQLite in %s, log in gateway.log)\n\n", base, *dataDir)
 
-	token, orgID, err := seedDemo(ctx, a, linOrg)
+	token, orgID, err := seedDemo(ctx, a, base, ghSecret)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Seeded org %q: admin@example.com (admin, API token below), ada@example.com (member,\n"+
-		"GitHub @Codertocat linked), an org Claude API key, GitHub App installation 1, a Linear workspace\n"+
-		"(team ENG → acme/storefront).\n\n", "demo")
+		"GitHub @Codertocat linked), an org Claude API key, GitHub App installations 1 (Codertocat/Hello-World)\n"+
+		"and 2 (acme/storefront) from signed installation webhooks, a Linear workspace (team ENG → acme/storefront).\n\n", "demo")
 
 	mention := githubMention{Login: "Codertocat", GitHubID: 21031067, Repo: "Codertocat/Hello-World", PR: 1,
 		Body: "@tryreplicas please make the failing test pass", CommentID: 492700400, InstallationID: 1}
@@ -138,8 +139,8 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		for i, c := range w.Chain {
 			chain[i] = c.Scope + "/" + c.Method
 		}
-		fmt.Fprintf(stdout, "  %s  %-8s from %-6s  %q\n      agent %s, chain [%s], repository %s@%s\n      dry-run launch request: %s\n",
-			w.ID, w.Status, w.Source.Kind, w.Task.Title, w.Agent, strings.Join(chain, " → "), w.Repository.FullName, w.Repository.Ref, w.LaunchFile)
+		fmt.Fprintf(stdout, "  %s  %-8s from %-6s  %q\n      agent %s, chain [%s], repository %s@%s (installation %d)\n      dry-run launch request: %s\n",
+			w.ID, w.Status, w.Source.Kind, w.Task.Title, w.Agent, strings.Join(chain, " → "), w.Repository.FullName, w.Repository.Ref, w.InstallationID, w.LaunchFile)
 	}
 	waitAcks(ctx, fakeGitHub, fakeLinear)
 	fmt.Fprintln(stdout, "\nWhat the integrations said back:")
@@ -163,7 +164,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	return err
 }
 
-func seedDemo(ctx context.Context, a *app, linearOrg string) (token, orgID string, err error) {
+func seedDemo(ctx context.Context, a *app, base, ghSecret string) (token, orgID string, err error) {
 	org, admin, token, err := a.identity.Bootstrap(ctx, a.db, "demo", "admin@example.com", "Demo Admin")
 	if err != nil {
 		return "", "", fmt.Errorf("seed: %w", err)
@@ -182,19 +183,85 @@ func seedDemo(ctx context.Context, a *app, linearOrg string) (token, orgID strin
 		credstore.Secret{APIKey: "sk-ant-api03-demo-" + randomSecret()}, credstore.Change{ActorID: admin.ID, OrgID: org.ID}); err != nil {
 		return "", "", err
 	}
-	if err := a.github.Store().Upsert(ctx, a.db, github.Installation{ID: 1, AccountLogin: "Codertocat", AccountID: 21031067, AccountType: "Organization", Status: "active"}); err != nil {
-		return "", "", err
-	}
-	if err := a.github.Store().Bind(ctx, a.db, 1, org.ID); err != nil {
-		return "", "", err
+	// GitHub tells the gateway about each installation and its repositories
+	// with a signed installation webhook; the demo then binds them to the org
+	// (what the admin's connect does).
+	for _, in := range []demoInstallation{
+		{ID: 1, Login: "Codertocat", AccountID: 21031067, Type: "User", Repos: []string{"Codertocat/Hello-World"}},
+		{ID: 2, Login: "acme", AccountID: 9000, Type: "Organization", Repos: []string{"acme/storefront"}},
+	} {
+		if err := in.deliver(ctx, a, base, ghSecret); err != nil {
+			return "", "", err
+		}
+		if err := a.github.Store().Bind(ctx, a.db, in.ID, org.ID); err != nil {
+			return "", "", err
+		}
 	}
 	if _, err := a.linear.ConnectToken(ctx, org.ID, "", "lin_oauth_demo", "", admin.ID); err != nil {
 		return "", "", err
 	}
-	if err := a.linear.Store().SetTeamRepository(ctx, a.db, org.ID, "ENG", "acme/storefront"); err != nil {
+	if err := a.linear.MapTeam(ctx, org.ID, "ENG", "acme/storefront"); err != nil {
 		return "", "", err
 	}
 	return token, org.ID, nil
+}
+
+// demoInstallation is an App installation the demo announces.
+type demoInstallation struct {
+	ID        int64
+	Login     string
+	AccountID int64
+	Type      string
+	Repos     []string
+}
+
+// deliver sends the signed installation.created webhook (the testdata's,
+// rewritten) and waits until the gateway has recorded it.
+func (in demoInstallation) deliver(ctx context.Context, a *app, base, secret string) error {
+	raw, err := testdata.FS.ReadFile("github/installation.created.json")
+	if err != nil {
+		return err
+	}
+	var p map[string]any
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("sample payload: %w", err)
+	}
+	inst := p["installation"].(map[string]any)
+	inst["id"] = in.ID
+	acc := inst["account"].(map[string]any)
+	acc["login"], acc["id"], acc["type"] = in.Login, in.AccountID, in.Type
+	repos := []any{}
+	for i, r := range in.Repos {
+		_, name, _ := strings.Cut(r, "/")
+		repos = append(repos, map[string]any{"id": in.ID*1000 + int64(i), "name": name, "full_name": r, "private": true})
+	}
+	p["repositories"] = repos
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	status, answer, err := send(ctx, base+"/webhooks/github", githubHeaders(secret, "installation", body), body)
+	if err != nil {
+		return err
+	}
+	if status != 200 {
+		return fmt.Errorf("demo: installation webhook answered %d %s", status, answer)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := a.github.Store().Installation(ctx, a.db, in.ID)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, github.ErrNotFound) || time.Now().After(deadline) {
+			return fmt.Errorf("demo: installation %d not recorded: %w", in.ID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // waitLaunched polls the org's workspaces until n are launched (or failed).

@@ -23,6 +23,12 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	// Each workspace carries the installation holding its repository.
+	for _, want := range []string{"Codertocat/Hello-World@feature-branch (installation 1)", "acme/storefront@ (installation 2)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
 	if strings.Count(text, "  launched ") != 2 {
 		t.Errorf("want two launched workspaces:\n%s", text)
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 // seed creates an org with an admin, a member (Codertocat, linked), an org
-// Claude key and App installation 1 bound to the org.
+// Claude key, App installation 1 (Codertocat's) and installation 2 (every
+// repository of acme) bound to the org.
 func seed(t *testing.T, g *gw, withKey bool) (orgID, memberID string) {
 	t.Helper()
 	ctx := context.Background()
@@ -39,11 +40,16 @@ func seed(t *testing.T, g *gw, withKey bool) (orgID, memberID string) {
 			t.Fatal(err)
 		}
 	}
-	if err := a.github.Store().Upsert(ctx, a.db, github.Installation{ID: 1, AccountLogin: "Codertocat", AccountID: 21031067, AccountType: "Organization", Status: "active"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.github.Store().Bind(ctx, a.db, 1, org.ID); err != nil {
-		t.Fatal(err)
+	for _, in := range []github.Installation{
+		{ID: 1, AccountLogin: "Codertocat", AccountID: 21031067, AccountType: "Organization", Status: "active"},
+		{ID: 2, AccountLogin: "acme", AccountID: 9000, AccountType: "Organization", Status: "active", RepositorySelection: "all"},
+	} {
+		if err := a.github.Store().Upsert(ctx, a.db, in); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.github.Store().Bind(ctx, a.db, in.ID, org.ID); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return org.ID, ada.ID
 }

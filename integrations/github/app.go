@@ -67,6 +67,7 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slo
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &autoLinkWorker{a: a})
 	queue.AddWorker(q, &recoverWorker{a: a})
+	queue.AddWorker(q, &refreshRepositoriesWorker{a: a})
 	if a.appConfigured() {
 		q.AddPeriodic(PeriodicRecovery())
 	}

@@ -260,6 +260,9 @@ func (a *App) bindTx(ctx context.Context, tx sqldb.Tx, installationID int64, org
 	if err := a.ids.Audit(ctx, tx, identity.AuditEntry{OrgID: orgID, ActorID: adminID, Action: "github.bind", Target: fmt.Sprint(installationID)}); err != nil {
 		return err
 	}
+	if err := a.refreshRepositoriesTx(ctx, tx, installationID); err != nil {
+		return err
+	}
 	_, err := a.queue.InsertTx(ctx, tx, AutoLinkArgs{InstallationID: installationID, OrgID: orgID}, nil)
 	return err
 }

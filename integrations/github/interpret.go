@@ -47,11 +47,11 @@ func (a *App) Interpret(ctx context.Context, d intake.Delivery) (intake.Plan, er
 	case *gh.PingEvent:
 		return intake.Plan{Outcome: "ignored: ping"}, nil
 	case *gh.InstallationEvent:
-		return a.installationPlan(e), nil
+		return a.installationRepositoriesPlan(a.installationPlan(e), e), nil
 	case *gh.OrganizationEvent:
 		return a.organizationPlan(ctx, e)
 	case *gh.InstallationRepositoriesEvent:
-		return a.upsertPlan(e.GetInstallation(), "active", "ignored: installation repositories updated"), nil
+		return a.repositoriesChangedPlan(e), nil
 	case *gh.IssueCommentEvent:
 		if !e.GetIssue().IsPullRequest() {
 			return intake.Plan{Outcome: "ignored: comment on an issue, not a pull request"}, nil
@@ -129,7 +129,7 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 	}
 	repo := m.repo.GetFullName()
 	trigger := &launch.Trigger{
-		OrgID: inst.OrgID, UserID: link.UserID,
+		OrgID: inst.OrgID, UserID: link.UserID, InstallationID: m.installationID,
 		TriggerKey: fmt.Sprintf("github:%s:%d:%s", m.kind, m.id, m.updatedAt),
 		Source: launch.Source{Kind: "github", URL: m.url, Details: map[string]string{
 			"repository": repo, "pull_request": strconv.Itoa(m.pr), "installation_id": strconv.FormatInt(m.installationID, 10),

@@ -44,6 +44,9 @@ const (
 	OutcomeDuplicate     = "duplicate: already launched"
 	OutcomeNoCredentials = "no_credentials"
 	OutcomeNoSource      = "error: no source"
+	// OutcomeRepositoryNotInstalled: the trigger's repository belongs to no
+	// GitHub installation bound to the org, so nothing launched.
+	OutcomeRepositoryNotInstalled = "repository_not_installed"
 )
 
 // MaxAttempts is how often a delivery is tried before it is dead.
@@ -357,6 +360,8 @@ func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Del
 				launchErr, outcome = err, OutcomeDuplicate
 			case errors.Is(err, credstore.ErrNoCredentials):
 				launchErr, outcome = err, OutcomeNoCredentials
+			case errors.Is(err, launch.ErrRepositoryNotInstalled):
+				launchErr, outcome = err, OutcomeRepositoryNotInstalled
 			default:
 				return fmt.Errorf("launch: %w", err)
 			}

@@ -35,6 +35,16 @@ func (c *chain) ResolveChain(_ context.Context, _ sqldb.Querier, _, _, _ string)
 	return "claude", []launch.ChainEntry{{CredentialID: "cred_1", Scope: "user", Method: "api_key"}}, nil
 }
 
+// acmeApp: installation 7, bound to org_1, holds acme/app; nothing else is installed.
+type acmeApp struct{}
+
+func (acmeApp) InstallationFor(_ context.Context, _ sqldb.Querier, orgID, fullName string) (int64, error) {
+	if orgID == "org_1" && fullName == "acme/app" {
+		return 7, nil
+	}
+	return 0, nil
+}
+
 // script is a Source whose Interpret is a function of the delivery and of
 // how often it was interpreted before.
 type script struct {
@@ -80,7 +90,7 @@ func newEnv(t *testing.T, db *sqldb.DB, plan func(intake.Delivery, int) (intake.
 		t.Fatal(err)
 	}
 	e := &env{db: db, queue: q, chain: &chain{}, src: &script{calls: map[string]int{}, plan: plan}}
-	l := launch.NewService(db, q, e.chain, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", log)
+	l := launch.NewService(db, q, e.chain, acmeApp{}, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", log)
 	e.svc = intake.NewService(db, q, l, log)
 	e.svc.AddSource(e.src)
 	events, cancel := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
@@ -512,5 +522,35 @@ func TestBodyRetention(t *testing.T) {
 			t.Fatalf("replay of a delivery within the retention: %v", err)
 		}
 		e.waitState(t, ids["new"], "processed")
+	})
+}
+
+// A trigger whose repository belongs to no installation bound to the org
+// launches nothing: the delivery is processed at once (no retry) with the
+// outcome repository_not_installed, and the source hears why.
+func TestRepositoryNotInstalledIsRecorded(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		seen := make(chan error, 1)
+		e := newEnv(t, db, func(d intake.Delivery, _ int) (intake.Plan, error) {
+			plan := launchPlan(d, func(_ *launch.Workspace, err error) { seen <- err })
+			plan.Trigger.Repository.FullName = "otherco/private"
+			return plan, nil
+		})
+		stored, _, err := e.svc.Record(context.Background(), delivery("d-foreign"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.start(t)
+		r := e.waitState(t, stored.ID, "processed")
+		if r.Outcome != intake.OutcomeRepositoryNotInstalled || r.WorkspaceID != "" || r.OrgID != "org_1" || r.Attempts != 1 {
+			t.Fatalf("record = %+v", r)
+		}
+		if err := <-seen; !errors.Is(err, launch.ErrRepositoryNotInstalled) {
+			t.Fatalf("Then saw %v, want repository_not_installed", err)
+		}
+		if n := e.count(t, `SELECT COUNT(*) FROM workspaces`); n != 0 {
+			t.Fatalf("%d workspaces, want 0", n)
+		}
 	})
 }

@@ -63,7 +63,7 @@ func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := launch.NewService(db, q, fixedChain{}, keys, l, "http://gateway.test", sqldbtest.Logger())
+	s := launch.NewService(db, q, fixedChain{}, acmeApp, keys, l, "http://gateway.test", sqldbtest.Logger())
 	s.RetryDelay = func(int) time.Duration { return 10 * time.Millisecond }
 	reports := make(chan launch.Status, 100)
 	s.RegisterReporter("test", recorder{reports})

@@ -32,12 +32,15 @@ type Request struct {
 	Repository     Repository `json:"repository"`
 	GatewayURL     string     `json:"gateway_url"`
 	WorkspaceToken string     `json:"workspace_token"`
+	// InstallationID is the GitHub App installation holding the repository,
+	// so a provisioner can mint an installation token scoped to it.
+	InstallationID int64 `json:"installation_id,omitempty"`
 }
 
 // NewRequest builds the launch request of ws.
 func NewRequest(ws Workspace, gatewayURL, token string) Request {
 	return Request{WorkspaceID: ws.ID, OrgID: ws.OrgID, UserID: ws.UserID, Agent: ws.Agent, Source: ws.Source,
-		Task: ws.Task, Repository: ws.Repository, GatewayURL: gatewayURL, WorkspaceToken: token}
+		Task: ws.Task, Repository: ws.Repository, GatewayURL: gatewayURL, WorkspaceToken: token, InstallationID: ws.InstallationID}
 }
 
 // Result of a successful launch.

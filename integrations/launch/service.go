@@ -24,6 +24,12 @@ type ChainResolver interface {
 	ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []ChainEntry, error)
 }
 
+// Installations finds the GitHub installation, bound to orgID, that holds the
+// repository fullName ("owner/name"); 0 means none does.
+type Installations interface {
+	InstallationFor(ctx context.Context, q sqldb.Querier, orgID, fullName string) (int64, error)
+}
+
 // Sealer encrypts the workspace token until the launcher has it.
 type Sealer interface {
 	Seal(plaintext, aad []byte) (keyID string, ciphertext []byte, err error)
@@ -36,6 +42,7 @@ type Service struct {
 	store     *Store
 	queue     *queue.Queue
 	resolver  ChainResolver
+	installs  Installations
 	sealer    Sealer
 	launcher  Launcher
 	reporters map[string]Reporter
@@ -48,8 +55,8 @@ type Service struct {
 }
 
 // NewService wires the service and registers its launch worker on q.
-func NewService(db *sqldb.DB, q *queue.Queue, resolver ChainResolver, sealer Sealer, launcher Launcher, gatewayURL string, log *slog.Logger) *Service {
-	s := &Service{db: db, store: NewStore(), queue: q, resolver: resolver, sealer: sealer, launcher: launcher,
+func NewService(db *sqldb.DB, q *queue.Queue, resolver ChainResolver, installs Installations, sealer Sealer, launcher Launcher, gatewayURL string, log *slog.Logger) *Service {
+	s := &Service{db: db, store: NewStore(), queue: q, resolver: resolver, installs: installs, sealer: sealer, launcher: launcher,
 		reporters: map[string]Reporter{}, log: log, GatewayURL: gatewayURL}
 	queue.AddWorker(q, &launchWorker{s: s})
 	return s
@@ -63,7 +70,11 @@ func (s *Service) Store() *Store { return s.store }
 
 // LaunchTx creates the workspace for t in tx — chain snapshot, token and
 // launch job included — so it exists exactly when tx commits. The same
-// TriggerKey twice gives ErrDuplicate.
+// TriggerKey twice gives ErrDuplicate. A repository must belong to a GitHub
+// installation bound to the org (ErrRepositoryNotInstalled otherwise), unless
+// the trigger already names its installation: a GitHub webhook comes from the
+// installation that holds the repository, and its source checked that the
+// installation is bound to the org.
 func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspace, error) {
 	if t.TriggerKey != "" {
 		if _, err := s.store.ByTriggerKey(ctx, tx, t.TriggerKey); err == nil {
@@ -76,9 +87,19 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 	if err != nil {
 		return Workspace{}, err
 	}
+	if t.InstallationID == 0 && t.Repository.FullName != "" {
+		id, err := s.installs.InstallationFor(ctx, tx, t.OrgID, t.Repository.FullName)
+		if err != nil {
+			return Workspace{}, err
+		}
+		if id == 0 {
+			return Workspace{}, ErrRepositoryNotInstalled
+		}
+		t.InstallationID = id
+	}
 	w := Workspace{
 		ID: sqldb.NewID("ws"), OrgID: t.OrgID, UserID: t.UserID, Agent: agent, Status: StatusQueued,
-		Source: t.Source, Task: t.Task, Repository: t.Repository, Chain: nonNilChain(chain),
+		Source: t.Source, Task: t.Task, Repository: t.Repository, InstallationID: t.InstallationID, Chain: nonNilChain(chain),
 		TriggerKey: t.TriggerKey, DeliveryID: t.DeliveryID, CreatedAt: s.store.now(),
 	}
 	w.UpdatedAt = w.CreatedAt

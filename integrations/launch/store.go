@@ -25,6 +25,9 @@ var (
 	ErrNotFound  = fmt.Errorf("launch: workspace %w", errs.ErrNotFound)
 	ErrDuplicate = errs.New(errs.ErrConflict, "duplicate", "a workspace was already launched for this trigger")
 	ErrBadToken  = errs.New(errs.ErrUnauthorized, "unauthorized", "missing, unknown or revoked workspace token")
+	// ErrRepositoryNotInstalled: no GitHub installation bound to the org holds the repository.
+	ErrRepositoryNotInstalled = errs.New(errs.ErrUnprocessable, "repository_not_installed",
+		"the repository does not belong to a GitHub App installation connected to this organization")
 )
 
 // TokenPrefix starts every workspace token.
@@ -52,12 +55,12 @@ func CanMove(from, to Status) bool {
 // Terminal statuses revoke the workspace token.
 func (s Status) Terminal() bool { return s == StatusFinished || s == StatusFailed }
 
-const wsCols = `id, org_id, user_id, agent, status, source, task, repository, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at`
+const wsCols = `id, org_id, user_id, agent, status, source, task, repository, installation_id, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at`
 
 func scanWorkspace(r sqldb.Row) (Workspace, error) {
 	var w Workspace
 	var source, task, repo, chain string
-	err := r.Scan(&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &chain, &w.DryRun, &w.LaunchFile,
+	err := r.Scan(&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &w.InstallationID, &chain, &w.DryRun, &w.LaunchFile,
 		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt)
 	if err != nil {
 		return w, err
@@ -99,10 +102,10 @@ func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenH
 		key = w.TriggerKey
 	}
 	n, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
-		token_hash, token_key_id, token_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+		token_hash, token_key_id, token_sealed, created_at, updated_at, installation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
 		ON CONFLICT (trigger_key) DO NOTHING`,
 		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(nonNilChain(w.Chain)),
-		key, w.DeliveryID, tokenHash, keyID, sealed, w.CreatedAt)
+		key, w.DeliveryID, tokenHash, keyID, sealed, w.CreatedAt, w.InstallationID)
 	if err != nil {
 		return fmt.Errorf("insert workspace: %w", err)
 	}

@@ -172,7 +172,7 @@ func TestStoreConformance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s2 := launch.NewService(db, mustQueue(t, db), fixedChain{}, rotated, &launch.DryRunLauncher{Dir: t.TempDir()}, "", sqldbtest.Logger())
+			s2 := launch.NewService(db, mustQueue(t, db), fixedChain{}, acmeApp, rotated, &launch.DryRunLauncher{Dir: t.TempDir()}, "", sqldbtest.Logger())
 			var n int
 			err = db.InTx(ctx, func(tx sqldb.Tx) error {
 				var err error

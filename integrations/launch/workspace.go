@@ -75,6 +75,9 @@ type Workspace struct {
 	DeliveryID string       `json:"delivery_id,omitempty"`
 	CreatedAt  time.Time    `json:"created_at"`
 	UpdatedAt  time.Time    `json:"updated_at"`
+	// InstallationID is the GitHub App installation that holds Repository
+	// (0 when there is no repository).
+	InstallationID int64 `json:"installation_id,omitempty"`
 }
 
 // Trigger asks for a workspace: who, for what, from where. TriggerKey makes
@@ -89,6 +92,9 @@ type Trigger struct {
 	Source     Source
 	Task       Task
 	Repository Repository
+	// InstallationID is set by sources whose trigger comes from the GitHub
+	// installation holding Repository; otherwise LaunchTx finds it.
+	InstallationID int64
 }
 
 // Reporter tells the source of a workspace about its lifecycle (launched,

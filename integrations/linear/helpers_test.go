@@ -81,6 +81,13 @@ const (
 	apiKey     = "lin_api_test_key"
 )
 
+// installed is a fixed table of "org repository" → installation id.
+type installed map[string]int64
+
+func (m installed) InstallationFor(_ context.Context, _ sqldb.Querier, orgID, fullName string) (int64, error) {
+	return m[orgID+" "+fullName], nil
+}
+
 // fixture is testdata/linear/name decoded, for editing.
 func fixture(t testing.TB, name string) map[string]any {
 	t.Helper()

@@ -349,6 +349,8 @@ func (a *App) then(r request) func(context.Context, sqldb.Tx, *launch.Workspace,
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: this session already has a Replicas workspace.")
 		case errors.Is(launchErr, launch.ErrDuplicate):
 			return nil
+		case errors.Is(launchErr, launch.ErrRepositoryNotInstalled):
+			return a.explain(ctx, tx, r, "Nothing was launched: the repository for this issue is not part of a GitHub App installation connected to this Replicas organization. An org admin can add it to the installation, or map the team to an installed repository.")
 		default:
 			return a.explain(ctx, tx, r, "Nothing was launched: at least one coding agent must be configured. Add a Claude or Codex credential in Replicas (Coding Agents settings) and try again.")
 		}

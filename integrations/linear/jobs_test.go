@@ -29,7 +29,7 @@ func TestAcknowledgements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		app := New(e.app.cfg, db, e.app.ids, e.sealer, q, sqldbtest.Logger())
+		app := New(e.app.cfg, db, e.app.ids, e.sealer, installed{}, q, sqldbtest.Logger())
 		done, stop := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
 		defer stop()
 		if err := q.Start(ctx); err != nil {

@@ -39,12 +39,19 @@ type Config struct {
 	StateKey      []byte // signs OAuth states
 }
 
+// Installations finds the GitHub installation, bound to orgID, that holds
+// the repository fullName ("owner/name"); 0 means none does.
+type Installations interface {
+	InstallationFor(ctx context.Context, q sqldb.Querier, orgID, fullName string) (int64, error)
+}
+
 // App is the integration.
 type App struct {
 	cfg    Config
 	db     *sqldb.DB
 	ids    *identity.Store
 	store  *Store
+	repos  Installations
 	queue  *queue.Queue
 	log    *slog.Logger
 	http   *http.Client
@@ -53,7 +60,7 @@ type App struct {
 }
 
 // New wires the integration and registers its jobs on q.
-func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, q *queue.Queue, log *slog.Logger) *App {
+func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, repos Installations, q *queue.Queue, log *slog.Logger) *App {
 	if cfg.APIURL == "" {
 		cfg.APIURL = "https://api.linear.app/graphql"
 	}
@@ -63,7 +70,7 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, q *queue.
 	if cfg.TokenURL == "" {
 		cfg.TokenURL = "https://api.linear.app/oauth/token"
 	}
-	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(sealer), queue: q, log: log.With("integration", "linear"),
+	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(sealer), repos: repos, queue: q, log: log.With("integration", "linear"),
 		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now, states: oauthstate.New(cfg.StateKey)}
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &activityWorker{a: a})

@@ -50,6 +50,35 @@ type Server struct {
 	orgMembers    []string
 	hooks         []HookDelivery
 	redelivered   []int64
+	repositories  map[int64][]string // installation id → full names it accesses
+}
+
+// SetRepositories sets what GET /installation/repositories answers for an
+// installation (each repository's id is derived from its name).
+func (s *Server) SetRepositories(installationID int64, fullNames ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repositories[installationID] = fullNames
+}
+
+// RepositoryID is the id the fake gives a repository.
+func RepositoryID(fullName string) int64 {
+	var h int64 = 7
+	for _, c := range strings.ToLower(fullName) {
+		h = (h*31 + int64(c)) % 1_000_000_007
+	}
+	return h
+}
+
+// installationOf is the installation whose token auth carries.
+func (s *Server) installationOf(auth string) (int64, bool) {
+	auth = strings.TrimPrefix(strings.TrimPrefix(auth, "token "), "Bearer ")
+	rest, ok := strings.CutPrefix(auth, s.token+"_")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil
 }
 
 // HookDelivery is one entry of GET /app/hook/deliveries.
@@ -172,7 +201,8 @@ func New(appID int64) (*Server, error) {
 		return nil, fmt.Errorf("githubtest: key: %w", err)
 	}
 	s := &Server{AppID: appID, key: key, token: "ghs_fake_installation_token", HeadRef: "feature-branch", changed: make(chan struct{}, 1000),
-		users: map[string]User{}, codes: map[string]code{}, installations: map[string][]Installation{}, memberships: map[string]map[string]Membership{}}
+		users: map[string]User{}, codes: map[string]code{}, installations: map[string][]Installation{}, memberships: map[string]map[string]Membership{},
+		repositories: map[int64][]string{}}
 	s.PrivateKey = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
@@ -209,20 +239,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, http.StatusUnauthorized, "bad App JWT: "+err.Error())
 			return
 		}
+		// Each installation gets its own token, so calls can be told apart.
+		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/app/installations/"), "/access_tokens")
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{"token": s.token, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": s.token + "_" + id, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		return
 	}
 	if s.serveAccounts(w, r) {
 		return
 	}
-	if auth != "token "+s.token && auth != "Bearer "+s.token {
+	installation, ok := s.installationOf(auth)
+	if !ok {
 		s.fail(w, http.StatusUnauthorized, "bad installation token")
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/installation/repositories":
+		s.mu.Lock()
+		names := append([]string(nil), s.repositories[installation]...)
+		s.mu.Unlock()
+		var list []map[string]any
+		for _, n := range names {
+			owner, name, _ := strings.Cut(n, "/")
+			list = append(list, map[string]any{"id": RepositoryID(n), "name": name, "full_name": n, "owner": map[string]any{"login": owner}})
+		}
+		s.page(w, r, list)
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "repos" && parts[3] == "pulls":
 		n, _ := strconv.Atoi(parts[4])
 		w.Header().Set("Content-Type", "application/json")
@@ -329,6 +372,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request, items []map[string
 	w.Header().Set("Content-Type", "application/json")
 	if strings.HasSuffix(r.URL.Path, "/user/installations") {
 		_ = json.NewEncoder(w).Encode(map[string]any{"total_count": len(items), "installations": out})
+		return
+	}
+	if r.URL.Path == "/installation/repositories" {
+		_ = json.NewEncoder(w).Encode(map[string]any{"total_count": len(items), "repositories": out})
 		return
 	}
 	_ = json.NewEncoder(w).Encode(out)
