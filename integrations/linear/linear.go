@@ -165,26 +165,28 @@ func TokenKind(token string) string {
 }
 
 // ConnectToken connects org to a Linear workspace with a token (OAuth or a
-// personal API key). Missing organization or app user ids are read from
-// `viewer` with that token.
+// personal API key). The token's own `viewer` decides which Linear
+// organization is connected: an organization_id that names another one is
+// refused (ErrOrganizationMismatch) and nothing is stored. A missing app user
+// id is the viewer's.
 func (a *App) ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (Connection, error) {
 	if strings.TrimSpace(token) == "" {
 		return Connection{}, errs.Invalid("access_token is required")
 	}
-	c := Connection{OrgID: orgID, OrganizationID: organizationID, AppUserID: appUserID, TokenKind: TokenKind(token), token: token}
-	if organizationID == "" || appUserID == "" {
-		v, err := Viewer(ctx, a.rawClient(c))
-		if err != nil {
-			return Connection{}, errs.New(errs.ErrInvalid, "linear_unreachable", "could not read the Linear viewer with this token: %v", err)
-		}
-		if c.AppUserID == "" {
-			c.AppUserID = v.Viewer.Id
-		}
-		if c.OrganizationID == "" {
-			c.OrganizationID = v.Viewer.Organization.Id
-		}
+	c := Connection{OrgID: orgID, AppUserID: appUserID, TokenKind: TokenKind(token), token: token}
+	v, err := Viewer(ctx, a.rawClient(c))
+	if err != nil {
+		return Connection{}, errs.New(errs.ErrInvalid, "linear_unreachable", "could not read the Linear viewer with this token: %v", err)
 	}
-	err := a.db.InTx(ctx, func(tx sqldb.Tx) error {
+	c.OrganizationID = v.Viewer.Organization.Id
+	if c.OrganizationID == "" || (organizationID != "" && organizationID != c.OrganizationID) {
+		a.log.Warn("Linear connect refused: the token belongs to another Linear organization", "org_id", orgID, "claimed", organizationID, "actual", c.OrganizationID)
+		return Connection{}, ErrOrganizationMismatch
+	}
+	if c.AppUserID == "" {
+		c.AppUserID = v.Viewer.Id
+	}
+	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
 		if err := a.store.Connect(ctx, tx, c, Tokens{Access: token}, by); err != nil {
 			return err
 		}
@@ -194,3 +196,8 @@ func (a *App) ConnectToken(ctx context.Context, orgID, organizationID, token, ap
 	c.UpdatedAt = time.Now().UTC()
 	return c, err
 }
+
+// ErrOrganizationMismatch: the token does not belong to the Linear
+// organization being connected.
+var ErrOrganizationMismatch = errs.New(errs.ErrUnprocessable, "linear_organization_mismatch",
+	"the access token does not belong to the Linear organization being connected")

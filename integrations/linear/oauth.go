@@ -65,6 +65,9 @@ func (a *App) Callback(ctx context.Context, signedState, code string) (Connectio
 		return Connection{}, fmt.Errorf("linear: read viewer: %w", err)
 	}
 	c.AppUserID, c.OrganizationID = v.Viewer.Id, v.Viewer.Organization.Id
+	if c.OrganizationID == "" {
+		return Connection{}, ErrOrganizationMismatch
+	}
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
 		if err := a.store.Connect(ctx, tx, c, Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: tok.Expiry}, st.UserID); err != nil {
 			return err
