@@ -43,7 +43,13 @@ func TestLauncherFailureDetailsStayInTheAPI(t *testing.T) {
 			t.Fatalf("linear delivery answered %d", code)
 		}
 	}
+	// Every launch attempt fails: make each retry due at once, as River's
+	// scheduler would once its backoff passed.
 	g.waitFor(t, "three failed workspaces", func() bool {
+		if _, err := g.app.db.Exec(context.Background(), `UPDATE river_job SET state = 'available', scheduled_at = $1
+			WHERE state = 'retryable' AND kind = 'launch_workspace'`, time.Now().UTC().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
 		return g.count(t, `SELECT COUNT(*) FROM workspaces WHERE status = 'failed'`) == 3
 	})
 	g.idle(t)
