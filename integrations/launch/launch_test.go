@@ -24,7 +24,6 @@ import (
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
-	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -55,7 +54,7 @@ type harness struct {
 
 func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch.Service, *queue.Queue, *harness) {
 	t.Helper()
-	db := sqldbtest.New(t, d, identity.Migrations, launch.Migrations)
+	db := sqldbtest.New(t, d, launch.Migrations)
 	for _, m := range [][2]string{{"org_1", "usr_1"}, {"org_a", "usr_1"}, {"org_a", "usr_2"}, {"org_b", "usr_1"}} {
 		join(t, db, m[0], m[1])
 	}

@@ -12,13 +12,15 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
 )
 
 //go:embed migrations
 var migrations embed.FS
 
-// Migrations is this package's schema.
-var Migrations = sqldb.Set{Name: "launch", FS: sqldb.MustSub(migrations, "migrations")}
+// Migrations is this package's schema. Token authentication reads the
+// identity package's memberships.
+var Migrations = sqldb.Set{Name: "launch", FS: sqldb.MustSub(migrations, "migrations"), Needs: []sqldb.Set{identity.Migrations}}
 
 // Errors.
 var (
