@@ -62,7 +62,44 @@ func checkAgentMethod(agent, method string) error {
 }
 
 // validate checks a submitted secret and keeps only its method's fields.
+// Surrounding whitespace is trimmed; inside, every secret field holds only
+// token characters.
 func validate(agent, method string, s Secret) (Secret, error) {
+	out, err := validateMethod(agent, method, s)
+	if err != nil {
+		return Secret{}, err
+	}
+	if err := checkTokenChars(out); err != nil {
+		return Secret{}, err
+	}
+	return out, nil
+}
+
+// isTokenChar reports whether c belongs to the character set of the tokens
+// and keys agents and AWS issue (OAuth's b64token: letters, digits and
+// - . _ ~ + / =). It has no whitespace and no control characters, so a stored
+// secret can never break the variable, header or file it is written into.
+func isTokenChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/=", c)
+}
+
+// checkTokenChars refuses a secret with a character outside isTokenChar in
+// any field, naming the field but never echoing the value.
+func checkTokenChars(s Secret) error {
+	for _, f := range []struct{ name, v string }{
+		{"api_key", s.APIKey}, {"access_token", s.AccessToken}, {"refresh_token", s.RefreshToken},
+		{"id_token", s.IDToken}, {"account_id", s.AccountID}, {"access_key_id", s.AccessKeyID},
+		{"secret_access_key", s.SecretAccessKey}, {"session_token", s.SessionToken},
+	} {
+		if strings.IndexFunc(f.v, func(c rune) bool { return !isTokenChar(c) }) >= 0 {
+			return errs.Invalid("%s may hold only letters, digits and - . _ ~ + / = (no spaces or control characters)", f.name)
+		}
+	}
+	return nil
+}
+
+// validateMethod checks the fields the method needs and keeps only those.
+func validateMethod(agent, method string, s Secret) (Secret, error) {
 	if err := checkAgentMethod(agent, method); err != nil {
 		return Secret{}, err
 	}

@@ -34,6 +34,8 @@ func TestCredentialsAPI(t *testing.T) {
 			{"other org admin cannot read", "GET", orgCred, tokB, "", 403},
 			{"other org admin cannot write", "PUT", orgCred, tokB, `{"api_key":"sk-ant-x"}`, 403},
 			{"bad key is 400", "PUT", orgCred, tokA, `{"api_key":"sk-proj-1"}`, 400},
+			{"control character in a key is 400", "PUT", orgCred, tokA, `{"api_key":"sk-ant-api03-a\nANTHROPIC_BASE_URL=http://evil"}`, 400},
+			{"space in a token is 400", "PUT", "/api/v1/me/credentials/claude/oauth", tokMia, `{"access_token":"at x","refresh_token":"rt","expires_at":"2030-01-01T00:00:00Z"}`, 400},
 			{"unknown agent is 404", "PUT", "/api/v1/orgs/" + orgA.ID + "/credentials/gemini/api_key", tokA, `{"api_key":"x"}`, 404},
 			{"unknown method is 404", "PUT", "/api/v1/me/credentials/codex/bedrock", tokMia, `{}`, 404},
 			{"member puts personal oauth", "PUT", "/api/v1/me/credentials/claude/oauth", tokMia, `{"access_token":"at-SECRET-1234","refresh_token":"rt-SECRET","expires_at":"2030-01-01T00:00:00Z"}`, 200},

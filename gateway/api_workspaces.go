@@ -1,4 +1,4 @@
-// Workspaces: the management API (list, get, create by hand) and the
+// Workspaces: the management API (list, get, create by hand, cancel) and the
 // workspace-token side (lifecycle events from the running workspace).
 package gateway
 
@@ -19,6 +19,7 @@ type WorkspaceService interface {
 	LaunchTx(ctx context.Context, tx sqldb.Tx, t launch.Trigger) (launch.Workspace, error)
 	Update(ctx context.Context, id string, u launch.Update) (launch.Workspace, error)
 	Authenticate(ctx context.Context, token string) (launch.Workspace, error)
+	Cancel(ctx context.Context, id string, by launch.Actor) (launch.Workspace, error)
 	Store() *launch.Store
 }
 
@@ -28,6 +29,7 @@ func (s *Server) workspaceRoutes(user *gin.RouterGroup, ws *gin.RouterGroup) {
 	user.GET("/orgs/:org/workspaces", s.h(s.listWorkspaces))
 	user.POST("/orgs/:org/workspaces", s.h(s.createWorkspace))
 	user.GET("/workspaces/:id", s.h(s.getWorkspace))
+	user.POST("/workspaces/:id/cancel", s.h(s.cancelWorkspace))
 	ws.POST("/events", s.h(s.workspaceEvent))
 }
 
@@ -73,6 +75,18 @@ func (s *Server) getWorkspace(c *gin.Context) error {
 	}
 	if w.OrgID != p.OrgID || (!p.IsAdmin() && w.UserID != p.UserID) {
 		return launch.ErrNotFound
+	}
+	c.JSON(http.StatusOK, w)
+	return nil
+}
+
+// cancelWorkspace ends a workspace for its owner or an admin of its org;
+// anyone else is told it does not exist, as for reading it.
+func (s *Server) cancelWorkspace(c *gin.Context) error {
+	p := principal(c)
+	w, err := s.Workspaces.Cancel(c.Request.Context(), c.Param("id"), launch.Actor{OrgID: p.OrgID, UserID: p.UserID, Admin: p.IsAdmin()})
+	if err != nil {
+		return err
 	}
 	c.JSON(http.StatusOK, w)
 	return nil

@@ -153,7 +153,7 @@ func newLauncher(cfg Config, env launch.CredentialEnv) launch.Launcher {
 	case "http":
 		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret.Reveal()}
 	case "exec":
-		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env}
+		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env, PassEnv: cfg.Launcher.PassEnv}
 	default:
 		return &launch.DryRunLauncher{Dir: filepath.Join(cfg.Database.DataDir, "launches")}
 	}
@@ -227,6 +227,9 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	ghCfg.StateKey = keys.DeriveKey("github-oauth-state")
 	a.github = github.New(ghCfg, db, a.identity, q, log)
 	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, newLauncher(cfg, credentialEnv{a}), publicURL(cfg), log)
+	if a.launch.TokenTTL, err = cfg.Workspaces.TTL(); err != nil {
+		return nil, fmt.Errorf("REPLICAS_WORKSPACE_TOKEN_TTL: %w", err)
+	}
 	a.intake = intake.NewService(db, q, a.launch, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)

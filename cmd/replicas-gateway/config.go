@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
 // Secret is a configuration value that must never be printed or logged.
@@ -44,6 +46,7 @@ type Config struct {
 	Agents     AgentsConfig
 	Launcher   LauncherConfig
 	Limits     LimitsConfig
+	Workspaces WorkspacesConfig
 }
 
 // HTTPConfig is the listener and the public address.
@@ -96,10 +99,16 @@ type AgentsConfig struct {
 
 // LauncherConfig says how workspaces are started.
 type LauncherConfig struct {
-	Kind    string // REPLICAS_LAUNCHER: http, exec or empty (dry run)
-	URL     string // REPLICAS_LAUNCHER_URL
-	Secret  Secret // REPLICAS_LAUNCHER_SECRET
-	Command string // REPLICAS_LAUNCHER_COMMAND
+	Kind    string   // REPLICAS_LAUNCHER: http, exec or empty (dry run)
+	URL     string   // REPLICAS_LAUNCHER_URL
+	Secret  Secret   // REPLICAS_LAUNCHER_SECRET
+	Command string   // REPLICAS_LAUNCHER_COMMAND
+	PassEnv []string // REPLICAS_LAUNCHER_PASS_ENV: comma-separated names of the gateway's environment that exec commands also get
+}
+
+// WorkspacesConfig is the life of workspace tokens.
+type WorkspacesConfig struct {
+	TokenTTL string // REPLICAS_WORKSPACE_TOKEN_TTL: a Go duration ("168h") or whole days ("7d")
 }
 
 // LimitsConfig bounds what the gateway holds in memory and keeps on disk.
@@ -118,10 +127,8 @@ func envOr(getenv func(string) string, key, def string) string {
 // LoadConfig reads the environment through getenv (os.Getenv in main).
 func LoadConfig(getenv func(string) string) Config {
 	var prev []Secret
-	for _, k := range strings.Split(getenv("REPLICAS_PREVIOUS_ENCRYPTION_KEYS"), ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			prev = append(prev, Secret(k))
-		}
+	for _, k := range commaList(getenv("REPLICAS_PREVIOUS_ENCRYPTION_KEYS")) {
+		prev = append(prev, Secret(k))
 	}
 	return Config{
 		HTTP: HTTPConfig{
@@ -162,18 +169,32 @@ func LoadConfig(getenv func(string) string) Config {
 			URL:     envOr(getenv, "REPLICAS_LAUNCHER_URL", ""),
 			Secret:  Secret(envOr(getenv, "REPLICAS_LAUNCHER_SECRET", "")),
 			Command: envOr(getenv, "REPLICAS_LAUNCHER_COMMAND", ""),
+			PassEnv: commaList(getenv("REPLICAS_LAUNCHER_PASS_ENV")),
 		},
 		Limits: LimitsConfig{
 			WebhookMaxInflight: envOr(getenv, "REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"),
 			DeliveryRetention:  envOr(getenv, "REPLICAS_DELIVERY_RETENTION", "30d"),
 		},
+		Workspaces: WorkspacesConfig{TokenTTL: envOr(getenv, "REPLICAS_WORKSPACE_TOKEN_TTL", "7d")},
 	}
+}
+
+// commaList splits a comma-separated value, dropping blanks.
+func commaList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // Validate reports every problem, each naming its variable.
 func (c Config) Validate() error {
 	return errors.Join(c.HTTP.Validate(), c.Database.Validate(), c.Encryption.Validate(c.Database),
-		c.GitHub.Validate(), c.Linear.Validate(), c.Agents.Validate(), c.Launcher.Validate(), c.Limits.Validate())
+		c.GitHub.Validate(), c.Linear.Validate(), c.Agents.Validate(), c.Launcher.Validate(), c.Limits.Validate(),
+		c.Workspaces.Validate())
 }
 
 func problem(variable, format string, args ...any) error {
@@ -270,24 +291,50 @@ func (a AgentsConfig) Validate() error {
 }
 
 func (l LauncherConfig) Validate() error {
+	var errs []error
+	for _, name := range l.PassEnv {
+		if err := launch.CheckPassEnv(name); err != nil {
+			errs = append(errs, problem("REPLICAS_LAUNCHER_PASS_ENV", "%v", err))
+		}
+	}
 	switch l.Kind {
 	case "":
-		return nil
 	case "http":
-		var errs []error
 		errs = append(errs, checkURL("REPLICAS_LAUNCHER_URL", l.URL, true))
 		if l.Secret == "" {
 			errs = append(errs, problem("REPLICAS_LAUNCHER_SECRET", "is required with REPLICAS_LAUNCHER=http"))
 		}
-		return errors.Join(errs...)
 	case "exec":
 		if l.Command == "" {
-			return problem("REPLICAS_LAUNCHER_COMMAND", "is required with REPLICAS_LAUNCHER=exec")
+			errs = append(errs, problem("REPLICAS_LAUNCHER_COMMAND", "is required with REPLICAS_LAUNCHER=exec"))
 		}
-		return nil
 	default:
-		return problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind)
+		errs = append(errs, problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind))
 	}
+	return errors.Join(errs...)
+}
+
+// minTokenTTL keeps a token alive between the once-a-minute extensions.
+const minTokenTTL = 5 * time.Minute
+
+func (w WorkspacesConfig) Validate() error {
+	if _, err := w.TTL(); err != nil {
+		return problem("REPLICAS_WORKSPACE_TOKEN_TTL", "%v", err)
+	}
+	return nil
+}
+
+// TTL parses TokenTTL: a Go duration ("168h", "90m") or whole days ("7d"),
+// at least minTokenTTL.
+func (w WorkspacesConfig) TTL() (time.Duration, error) {
+	d, err := parseDays(w.TokenTTL)
+	if err != nil {
+		return 0, fmt.Errorf("must be a duration such as 168h or a number of days such as 7d, got %q", w.TokenTTL)
+	}
+	if d < minTokenTTL {
+		return 0, fmt.Errorf("must be at least %s, got %q", minTokenTTL, w.TokenTTL)
+	}
+	return d, nil
 }
 
 func (l LimitsConfig) Validate() error {

@@ -58,6 +58,12 @@ func TestConfigNamesTheVariable(t *testing.T) {
 		{map[string]string{"REPLICAS_WEBHOOK_MAX_INFLIGHT": "many"}, "REPLICAS_WEBHOOK_MAX_INFLIGHT"},
 		{map[string]string{"REPLICAS_DELIVERY_RETENTION": "2h"}, "REPLICAS_DELIVERY_RETENTION: must be a duration of at least a day"},
 		{map[string]string{"REPLICAS_DELIVERY_RETENTION": "thirty days"}, "REPLICAS_DELIVERY_RETENTION"},
+		{map[string]string{"REPLICAS_LAUNCHER_PASS_ENV": "CORP_PROXY,DATABASE_URL"}, "REPLICAS_LAUNCHER_PASS_ENV: DATABASE_URL"},
+		{map[string]string{"REPLICAS_LAUNCHER_PASS_ENV": "AWS_SECRET_ACCESS_KEY"}, "REPLICAS_LAUNCHER_PASS_ENV: AWS_SECRET_ACCESS_KEY"},
+		{map[string]string{"REPLICAS_LAUNCHER_PASS_ENV": "NO-DASHES"}, "REPLICAS_LAUNCHER_PASS_ENV"},
+		{map[string]string{"REPLICAS_WORKSPACE_TOKEN_TTL": "forever"}, "REPLICAS_WORKSPACE_TOKEN_TTL"},
+		{map[string]string{"REPLICAS_WORKSPACE_TOKEN_TTL": "0d"}, "REPLICAS_WORKSPACE_TOKEN_TTL"},
+		{map[string]string{"REPLICAS_WORKSPACE_TOKEN_TTL": "1m"}, "REPLICAS_WORKSPACE_TOKEN_TTL: must be at least"},
 	}
 	for _, tc := range cases {
 		err := LoadConfig(env(tc.env)).Validate()
@@ -89,5 +95,30 @@ func TestSecretsNeverPrint(t *testing.T) {
 		if strings.Contains(out, "s3cret") {
 			t.Errorf("secret printed: %s", out)
 		}
+	}
+}
+
+func TestWorkspaceTokenTTLAndPassEnv(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	cases := []struct {
+		ttl  string
+		want time.Duration
+	}{
+		{"", 7 * day}, // the default
+		{"7d", 7 * day},
+		{"30d", 30 * day},
+		{"36h", 36 * time.Hour},
+		{"90m", 90 * time.Minute},
+	}
+	for _, tc := range cases {
+		got, err := LoadConfig(env(map[string]string{"REPLICAS_WORKSPACE_TOKEN_TTL": tc.ttl})).Workspaces.TTL()
+		if err != nil || got != tc.want {
+			t.Errorf("REPLICAS_WORKSPACE_TOKEN_TTL=%q: %s, %v, want %s", tc.ttl, got, err, tc.want)
+		}
+	}
+	cfg := LoadConfig(env(map[string]string{"REPLICAS_LAUNCHER_PASS_ENV": " CORP_PROXY, NO_PROXY ,,"}))
+	if fmt.Sprint(cfg.Launcher.PassEnv) != "[CORP_PROXY NO_PROXY]" || cfg.Validate() != nil {
+		t.Errorf("pass list = %q (%v)", cfg.Launcher.PassEnv, cfg.Validate())
 	}
 }

@@ -22,9 +22,18 @@ const (
 // GitHub and connected to Linear with an OAuth token.
 func linearGateway(t *testing.T) (*gw, *lineartest.Server, string) {
 	t.Helper()
+	return linearGatewayWith(t, nil)
+}
+
+// linearGatewayWith is linearGateway with more environment (e.g. a launcher).
+func linearGatewayWith(t *testing.T, vars map[string]string) (*gw, *lineartest.Server, string) {
+	t.Helper()
 	fake := lineartest.New("Bearer lin_oauth_test_token", appUser, linOrg)
 	t.Cleanup(fake.Close)
 	env := pgEnv(t)
+	for k, v := range vars {
+		env[k] = v
+	}
 	env["LINEAR_WEBHOOK_SECRET"] = "lin-secret"
 	env["LINEAR_API_URL"] = fake.URL
 	g := startGateway(t, env)

@@ -110,10 +110,14 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 }
 
 // ReportTx posts lifecycle changes of GitHub-triggered workspaces on their
-// pull request: launched (with the link), finished (summary or result URL)
-// and failed (the reason). Running and hibernation stay quiet.
+// pull request: launched (with the link), finished (summary or result URL),
+// failed and cancelled. Running and hibernation stay quiet. A failure is
+// posted as one generic sentence with the workspace page's link: the reason
+// (launcher output, error text) may hold secrets and stays in the API.
 func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
-	link := fmt.Sprintf("%s/api/v1/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), ws.ID)
+	base := strings.TrimRight(a.cfg.PublicURL, "/")
+	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
+	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
 	var text string
 	switch ws.Status {
 	case launch.StatusLaunched:
@@ -130,7 +134,9 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 			text += "\n\nResult: " + ws.ResultURL
 		}
 	case launch.StatusFailed:
-		text = fmt.Sprintf("Workspace [%s](%s) failed: %s", ws.ID, link, ws.Error)
+		text = fmt.Sprintf("Workspace [%s](%s) failed. Its owner and the organization's admins can see why on its page.", ws.ID, page)
+	case launch.StatusCancelled:
+		text = fmt.Sprintf("Workspace [%s](%s) was cancelled.", ws.ID, page)
 	default:
 		return nil
 	}

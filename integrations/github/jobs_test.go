@@ -116,11 +116,16 @@ func TestAcknowledgements(t *testing.T) {
 		wants := []struct{ path, text string }{
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "Launched workspace [ws_1](https://gw.example/api/v1/workspaces/ws_1) with claude for @Codertocat."},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "Fixed the spelling."},
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "failed: the launcher refused the workspace"},
+			{"/repos/Codertocat/Hello-World/issues/1/comments", "Workspace [ws_1](https://gw.example/workspaces/ws_1) failed."},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "`POST /api/v1/me/identities/github/link`"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not a member of the organization"},
 			{"/repos/Codertocat/Hello-World/issues/2/comments", "at least one coding agent must be configured"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not connected to a Replicas organization"},
+		}
+		for _, c := range comments {
+			if strings.Contains(c.Body, "the launcher refused") {
+				t.Errorf("a comment posts the failure's details: %q", c.Body)
+			}
 		}
 		for _, w := range wants {
 			n := 0
@@ -168,5 +173,55 @@ func TestWrongAppKeyIsRefused(t *testing.T) {
 	}
 	if c := fake.Calls(); len(c) != 1 || c[0].Kind != "comment" || c[0].Body != "hello" {
 		t.Fatalf("calls %+v", c)
+	}
+}
+
+// A failed workspace is posted as a generic sentence with the workspace
+// page's link, whatever its error holds (launcher output, secrets); a
+// cancelled one says so.
+func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.New(t, sqldb.SQLite, sets...)
+	ctx := context.Background()
+	e := newEnv(t, db)
+	events, stop := e.q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer stop()
+	if err := e.q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.q.Stop(context.Background()) })
+	const secret, stderr = "AKIAIOSFODNN7EXAMPLE", "fatal: could not read Username for 'https://github.com'"
+	source := launch.Source{Kind: "github", Details: map[string]string{"installation_id": "1", "repository": "Codertocat/Hello-World", "pull_request": "1"}}
+	for _, ws := range []launch.Workspace{
+		{ID: "ws_f", Status: launch.StatusFailed, Source: source, Error: "launch failed after 8 attempts: launcher command: exit status 1: " + stderr + " key=" + secret},
+		{ID: "ws_c", Status: launch.StatusCancelled, Source: source},
+	} {
+		if err := db.InTx(ctx, func(tx sqldb.Tx) error { return e.app.ReportTx(ctx, tx, ws) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for done := 0; done < 2; {
+		select {
+		case ev := <-events:
+			if ev.Kind == river.EventKindJobFailed {
+				t.Fatalf("%s failed: %v", ev.Job.Kind, ev.Job.Errors)
+			}
+			done++
+		case <-time.After(20 * time.Second):
+			t.Fatalf("comments never posted: %+v", e.fake.Calls())
+		}
+	}
+	var bodies []string
+	for _, c := range e.fake.Calls() {
+		bodies = append(bodies, c.Body)
+		if strings.Contains(c.Body, secret) || strings.Contains(c.Body, "could not read") || strings.Contains(c.Body, "exit status") {
+			t.Errorf("comment posts the failure's details: %q", c.Body)
+		}
+	}
+	all := strings.Join(bodies, "\n")
+	for _, want := range []string{"Workspace [ws_f](https://gw.example/workspaces/ws_f) failed.", "Workspace [ws_c](https://gw.example/workspaces/ws_c) was cancelled."} {
+		if !strings.Contains(all, want) {
+			t.Errorf("comments lack %q:\n%s", want, all)
+		}
 	}
 }

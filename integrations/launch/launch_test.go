@@ -55,6 +55,9 @@ type harness struct {
 func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch.Service, *queue.Queue, *harness) {
 	t.Helper()
 	db := sqldbtest.New(t, d, launch.Migrations)
+	for _, m := range [][2]string{{"org_1", "usr_1"}, {"org_a", "usr_1"}, {"org_a", "usr_2"}, {"org_b", "usr_1"}} {
+		join(t, db, m[0], m[1])
+	}
 	q, err := queue.New(db, sqldbtest.Logger(), queue.Options{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +73,26 @@ func setup(t *testing.T, d sqldb.Dialect, l launch.Launcher) (*sqldb.DB, *launch
 	events, cancel := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobCancelled, river.EventKindJobFailed)
 	t.Cleanup(cancel)
 	return db, s, q, &harness{db: db, s: s, events: events, reports: reports, keys: keys}
+}
+
+// join makes user a member of org (creating both): a workspace token works
+// only while its owner is a member of its org.
+func join(t *testing.T, db *sqldb.DB, org, user string) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, stmt := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO orgs (id, slug, name, created_at) VALUES ($1, $1, $1, $2) ON CONFLICT (id) DO NOTHING`, []any{org, now}},
+		{`INSERT INTO users (id, email, name, created_at) VALUES ($1, $2, $1, $3) ON CONFLICT (id) DO NOTHING`, []any{user, user + "@example.com", now}},
+		{`INSERT INTO memberships (org_id, user_id, role, created_at) VALUES ($1, $2, 'member', $3)`, []any{org, user, now}},
+	} {
+		if _, err := db.Exec(ctx, stmt.sql, stmt.args...); err != nil {
+			t.Fatalf("join %s to %s: %v", user, org, err)
+		}
+	}
 }
 
 func start(t *testing.T, q *queue.Queue) {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -150,10 +151,20 @@ type CredentialEnv interface {
 // while the command runs: a command that starts the workspace in the
 // background must hand the file's content over before it exits. Background
 // processes do not hold up the launch: the launch ends when sh exits.
+//
+// The command's environment is built from nothing: hostEnv and the PassEnv
+// names from the gateway's environment, then the launch variables and the
+// agent variables of the workspace's credential. Nothing else of the host
+// (cloud keys, database passwords, tokens) reaches a command that a user's
+// mention triggers.
 type ExecLauncher struct {
 	Command string
 	Env     CredentialEnv // may be nil
 	TempDir string
+	// PassEnv names further variables of the gateway's environment that the
+	// command gets (REPLICAS_LAUNCHER_PASS_ENV); names CheckPassEnv refuses
+	// never pass.
+	PassEnv []string
 }
 
 // Timeout is how long one attempt may take.
@@ -178,7 +189,7 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	if err := f.Close(); err != nil {
 		return Result{}, fmt.Errorf("task file: %w", err)
 	}
-	env := append(baseEnv(os.Environ()),
+	env := append(l.hostEnv(),
 		"REPLICAS_WORKSPACE_ID="+r.WorkspaceID,
 		"REPLICAS_GATEWAY_URL="+r.GatewayURL,
 		"REPLICAS_WORKSPACE_TOKEN="+r.WorkspaceToken,
@@ -221,24 +232,48 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	return Result{}, nil
 }
 
-// withheldEnv are variables of the gateway's own environment that the launch
-// command must not inherit: the gateway's secrets (the launch carries none),
-// and agent variables that would compete with the workspace's one credential.
-var withheldEnv = map[string]bool{
-	"DATABASE_URL": true, "REPLICAS_ENCRYPTION_KEY": true, "REPLICAS_PREVIOUS_ENCRYPTION_KEYS": true,
-	"GITHUB_APP_PRIVATE_KEY": true, "GITHUB_WEBHOOK_SECRET": true, "GITHUB_CLIENT_SECRET": true,
-	"LINEAR_WEBHOOK_SECRET": true, "LINEAR_CLIENT_SECRET": true, "REPLICAS_LAUNCHER_SECRET": true,
+// hostEnv are the variables of the gateway's environment every launch
+// command gets: what a shell, its tools and TLS clients need to work, none of
+// which authenticates anything.
+var hostEnv = []string{"PATH", "HOME", "LANG", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"}
+
+// neverPassed are variables the operator's pass list may not name: the
+// gateway's own secrets (a launch carries none), and the agent variables,
+// which would compete with the workspace's one credential (Claude Code takes
+// the first of Bedrock, API key, OAuth token it finds). Every REPLICAS_
+// variable is refused as well: the launch sets its own.
+var neverPassed = map[string]bool{
+	"DATABASE_URL": true, "GITHUB_APP_PRIVATE_KEY": true, "GITHUB_WEBHOOK_SECRET": true, "GITHUB_CLIENT_SECRET": true,
+	"LINEAR_WEBHOOK_SECRET": true, "LINEAR_CLIENT_SECRET": true,
 	"CLAUDE_CODE_OAUTH_TOKEN": true, "ANTHROPIC_API_KEY": true, "CLAUDE_CODE_USE_BEDROCK": true,
+	"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_REGION": true,
 	"OPENAI_API_KEY": true, "CODEX_API_KEY": true,
 }
 
-// baseEnv is the gateway's environment without withheldEnv.
-func baseEnv(environ []string) []string {
-	out := make([]string, 0, len(environ))
-	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if !withheldEnv[k] {
-			out = append(out, kv)
+// CheckPassEnv says why name cannot be passed to launch commands, or nil.
+func CheckPassEnv(name string) error {
+	valid := name != "" && (name[0] < '0' || name[0] > '9')
+	for _, c := range name {
+		valid = valid && (c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9')
+	}
+	switch {
+	case !valid:
+		return fmt.Errorf("%q is not a variable name", name)
+	case neverPassed[name] || strings.HasPrefix(name, "REPLICAS_"):
+		return fmt.Errorf("%s is a secret of the gateway, a launch variable or an agent variable and is never passed", name)
+	}
+	return nil
+}
+
+// hostEnv is the part of the command's environment taken from the gateway's.
+func (l *ExecLauncher) hostEnv() []string {
+	var out []string
+	for _, k := range append(slices.Clone(hostEnv), l.PassEnv...) {
+		if CheckPassEnv(k) != nil {
+			continue
+		}
+		if v, ok := os.LookupEnv(k); ok {
+			out = append(out, k+"="+v)
 		}
 	}
 	return out

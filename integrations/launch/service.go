@@ -52,6 +52,16 @@ type Service struct {
 	// RetryDelay, when set before the queue starts, replaces River's
 	// exponential backoff between launch attempts (tests use milliseconds).
 	RetryDelay func(attempt int) time.Duration
+	// TokenTTL is how long a workspace token lives without being used
+	// (REPLICAS_WORKSPACE_TOKEN_TTL); zero means DefaultTokenTTL.
+	TokenTTL time.Duration
+}
+
+func (s *Service) tokenTTL() time.Duration {
+	if s.TokenTTL > 0 {
+		return s.TokenTTL
+	}
+	return DefaultTokenTTL
 }
 
 // NewService wires the service and registers its launch worker on q.
@@ -108,7 +118,7 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 	if err != nil {
 		return Workspace{}, fmt.Errorf("seal workspace token: %w", err)
 	}
-	if err := s.store.insert(ctx, tx, w, sqldb.HashToken(token), keyID, sealed); err != nil {
+	if err := s.store.insert(ctx, tx, w, sqldb.HashToken(token), keyID, sealed, w.CreatedAt.Add(s.tokenTTL())); err != nil {
 		return Workspace{}, err
 	}
 	if _, err := s.queue.InsertTx(ctx, tx, LaunchArgs{WorkspaceID: w.ID}, nil); err != nil {
@@ -166,9 +176,47 @@ func (s *Service) SetChainTx(ctx context.Context, tx sqldb.Tx, id, agent string,
 	return s.store.setChain(ctx, tx, id, agent, chain)
 }
 
-// Authenticate finds the live workspace of a workspace token.
+// Authenticate finds the live workspace of a workspace token and extends the
+// token's life.
 func (s *Service) Authenticate(ctx context.Context, token string) (Workspace, error) {
-	return s.store.Authenticate(ctx, s.db, token)
+	return s.store.Authenticate(ctx, s.db, token, s.tokenTTL())
+}
+
+// Actor is an API caller acting on workspaces: a user of an org, an admin of
+// it or not.
+type Actor struct {
+	OrgID  string
+	UserID string
+	Admin  bool
+}
+
+// Sees reports whether a may see and cancel w: w's owner, or an admin of w's
+// org.
+func (a Actor) Sees(w Workspace) bool {
+	return w.OrgID == a.OrgID && (a.Admin || w.UserID == a.UserID)
+}
+
+// Cancel ends a workspace for its owner or an admin of its org: it becomes
+// cancelled, its token stops working at once, a pending launch does not
+// happen, and its source is told. Anyone else gets ErrNotFound; a workspace
+// that already ended is a conflict.
+func (s *Service) Cancel(ctx context.Context, id string, by Actor) (Workspace, error) {
+	var w Workspace
+	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if _, err := s.store.lockStatus(ctx, tx, id); err != nil {
+			return err
+		}
+		cur, err := s.store.Get(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if !by.Sees(cur) {
+			return ErrNotFound
+		}
+		w, err = s.move(ctx, tx, id, Update{Status: StatusCancelled})
+		return err
+	})
+	return w, err
 }
 
 // Reseal re-encrypts workspace tokens still waiting for their launcher with

@@ -12,19 +12,21 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/identity"
 )
 
 //go:embed migrations
 var migrations embed.FS
 
-// Migrations is this package's schema.
-var Migrations = sqldb.Set{Name: "launch", FS: sqldb.MustSub(migrations, "migrations")}
+// Migrations is this package's schema. Token authentication reads the
+// identity package's memberships.
+var Migrations = sqldb.Set{Name: "launch", FS: sqldb.MustSub(migrations, "migrations"), Needs: []sqldb.Set{identity.Migrations}}
 
 // Errors.
 var (
 	ErrNotFound  = fmt.Errorf("launch: workspace %w", errs.ErrNotFound)
 	ErrDuplicate = errs.New(errs.ErrConflict, "duplicate", "a workspace was already launched for this trigger")
-	ErrBadToken  = errs.New(errs.ErrUnauthorized, "unauthorized", "missing, unknown or revoked workspace token")
+	ErrBadToken  = errs.New(errs.ErrUnauthorized, "unauthorized", "missing, unknown, expired or revoked workspace token")
 	// ErrRepositoryNotInstalled: no GitHub installation bound to the org holds the repository.
 	ErrRepositoryNotInstalled = errs.New(errs.ErrUnprocessable, "repository_not_installed",
 		"the repository does not belong to a GitHub App installation connected to this organization")
@@ -33,13 +35,16 @@ var (
 // TokenPrefix starts every workspace token.
 const TokenPrefix = "rpw"
 
+// DefaultTokenTTL is how long a workspace token lives without being used.
+const DefaultTokenTTL = 7 * 24 * time.Hour
+
 // transitions lists the statuses each status may move to.
 var transitions = map[Status][]Status{
-	StatusQueued:     {StatusLaunching, StatusLaunched, StatusFailed},
-	StatusLaunching:  {StatusLaunching, StatusLaunched, StatusFailed},
-	StatusLaunched:   {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
-	StatusRunning:    {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
-	StatusHibernated: {StatusRunning, StatusHibernated, StatusFinished, StatusFailed},
+	StatusQueued:     {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled},
+	StatusLaunching:  {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled},
+	StatusLaunched:   {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
+	StatusRunning:    {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
+	StatusHibernated: {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
 }
 
 // CanMove reports whether a workspace may go from one status to another.
@@ -53,15 +58,19 @@ func CanMove(from, to Status) bool {
 }
 
 // Terminal statuses revoke the workspace token.
-func (s Status) Terminal() bool { return s == StatusFinished || s == StatusFailed }
+func (s Status) Terminal() bool {
+	return s == StatusFinished || s == StatusFailed || s == StatusCancelled
+}
 
 const wsCols = `id, org_id, user_id, agent, status, source, task, repository, installation_id, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at`
 
-func scanWorkspace(r sqldb.Row) (Workspace, error) {
+// scanWorkspace reads the wsCols of a row, then the extra columns selected
+// after them into extra.
+func scanWorkspace(r sqldb.Row, extra ...any) (Workspace, error) {
 	var w Workspace
 	var source, task, repo, chain string
-	err := r.Scan(&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &w.InstallationID, &chain, &w.DryRun, &w.LaunchFile,
-		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt)
+	err := r.Scan(append([]any{&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &w.InstallationID, &chain, &w.DryRun, &w.LaunchFile,
+		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt}, extra...)...)
 	if err != nil {
 		return w, err
 	}
@@ -91,21 +100,23 @@ type Store struct{ now func() time.Time }
 // NewStore returns a store on the wall clock.
 func NewStore() *Store { return &Store{now: func() time.Time { return time.Now().UTC() }} }
 
-// insert writes a new queued workspace. A TriggerKey that already exists
+// insert writes a new queued workspace whose token expires at expiresAt
+// unless used. A TriggerKey that already exists
 // gives ErrDuplicate without a failed statement (ON CONFLICT … DO NOTHING),
 // so the caller's transaction stays usable on PostgreSQL: intake goes on to
 // record the delivery's outcome in it. A concurrent insert of the same key
 // waits for the other transaction and then does nothing.
-func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenHash []byte, keyID string, sealed []byte) error {
+func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenHash []byte, keyID string, sealed []byte, expiresAt time.Time) error {
 	var key any
 	if w.TriggerKey != "" {
 		key = w.TriggerKey
 	}
 	n, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
-		token_hash, token_key_id, token_sealed, created_at, updated_at, installation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16)
+		token_hash, token_key_id, token_sealed, token_expires_at, created_at, updated_at, installation_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)
 		ON CONFLICT (trigger_key) DO NOTHING`,
 		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(nonNilChain(w.Chain)),
-		key, w.DeliveryID, tokenHash, keyID, sealed, w.CreatedAt, w.InstallationID)
+		key, w.DeliveryID, tokenHash, keyID, sealed, expiresAt, w.CreatedAt, w.InstallationID)
 	if err != nil {
 		return fmt.Errorf("insert workspace: %w", err)
 	}
@@ -148,18 +159,34 @@ func (s *Store) List(ctx context.Context, q sqldb.Querier, orgID, userID string,
 	return sqldb.Collect(rows, func(r sqldb.Rows) (Workspace, error) { return scanWorkspace(r) })
 }
 
-// Authenticate finds the live workspace of a token; finished and failed
-// workspaces' tokens no longer work.
-func (s *Store) Authenticate(ctx context.Context, q sqldb.Querier, token string) (Workspace, error) {
+// Authenticate finds the live workspace of a token. A token works while its
+// workspace has not ended (finished, failed, cancelled), its expiry has not
+// passed, and the workspace's owner is still a member of the workspace's org
+// (the identity package's memberships). Each use pushes the expiry to now+ttl;
+// the row is written only when the expiry is more than a minute (a tenth of
+// ttl when that is shorter) behind, so concurrent and frequent calls stay reads.
+func (s *Store) Authenticate(ctx context.Context, q sqldb.Querier, token string, ttl time.Duration) (Workspace, error) {
 	if token == "" {
 		return Workspace{}, ErrBadToken
 	}
-	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE token_hash = $1`, sqldb.HashToken(token)))
+	now := s.now()
+	var expires time.Time
+	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+`, token_expires_at FROM workspaces w
+		WHERE token_hash = $1 AND token_expires_at > $2
+		AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = w.org_id AND m.user_id = w.user_id)`,
+		sqldb.HashToken(token), now), &expires)
 	if errors.Is(err, sqldb.ErrNoRows) || (err == nil && w.Status.Terminal()) {
 		return Workspace{}, ErrBadToken
 	}
 	if err != nil {
 		return Workspace{}, fmt.Errorf("authenticate workspace: %w", err)
+	}
+	stale := now.Add(ttl - min(time.Minute, ttl/10))
+	if expires.Before(stale) {
+		if _, err := q.Exec(ctx, `UPDATE workspaces SET token_expires_at = $1 WHERE id = $2 AND token_expires_at < $3 AND token_expires_at > $4`,
+			now.Add(ttl), w.ID, stale, now); err != nil {
+			return Workspace{}, fmt.Errorf("extend workspace token: %w", err)
+		}
 	}
 	return w, nil
 }

@@ -33,15 +33,16 @@ func openToken(t *testing.T, h *harness, id string) string {
 func TestLifecycleTable(t *testing.T) {
 	t.Parallel()
 	all := []launch.Status{launch.StatusQueued, launch.StatusLaunching, launch.StatusLaunched, launch.StatusRunning,
-		launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed}
+		launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled}
 	allowed := map[launch.Status][]launch.Status{
-		launch.StatusQueued:     {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed},
-		launch.StatusLaunching:  {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed},
-		launch.StatusLaunched:   {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed},
-		launch.StatusRunning:    {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed},
-		launch.StatusHibernated: {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed},
+		launch.StatusQueued:     {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled},
+		launch.StatusLaunching:  {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled},
+		launch.StatusLaunched:   {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
+		launch.StatusRunning:    {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
+		launch.StatusHibernated: {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
 		launch.StatusFinished:   nil,
 		launch.StatusFailed:     nil,
+		launch.StatusCancelled:  nil,
 	}
 	for _, from := range all {
 		for _, to := range all {
@@ -53,7 +54,7 @@ func TestLifecycleTable(t *testing.T) {
 				t.Errorf("CanMove(%s, %s) = %v, want %v", from, to, got, want)
 			}
 		}
-		if want := from == launch.StatusFinished || from == launch.StatusFailed; from.Terminal() != want {
+		if want := from == launch.StatusFinished || from == launch.StatusFailed || from == launch.StatusCancelled; from.Terminal() != want {
 			t.Errorf("%s.Terminal() = %v", from, !want)
 		}
 	}

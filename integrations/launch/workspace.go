@@ -11,7 +11,8 @@ import (
 )
 
 // Status of a workspace. queued → launching → launched → running /
-// hibernated / finished / failed.
+// hibernated / finished / failed; the owner or an admin may cancel it at any
+// point before it ends.
 type Status string
 
 const (
@@ -22,6 +23,7 @@ const (
 	StatusHibernated Status = "hibernated"
 	StatusFinished   Status = "finished"
 	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
 )
 
 // Source says where a workspace came from; Kind is "github", "linear" or

@@ -123,9 +123,14 @@ func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs])
 }
 
 // ReportTx posts lifecycle changes of Linear-triggered workspaces: the link
-// when launched, the result when finished, the reason when failed.
+// when launched, the result when finished, and that it failed or was
+// cancelled. A failure is posted as one generic sentence with the workspace
+// page's link: the reason (launcher output, error text) may hold secrets and
+// stays in the API.
 func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
-	link := fmt.Sprintf("%s/api/v1/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), ws.ID)
+	base := strings.TrimRight(a.cfg.PublicURL, "/")
+	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
+	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
 	var text, typ string
 	switch ws.Status {
 	case launch.StatusLaunched:
@@ -139,7 +144,9 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 			text += "\n\nResult: " + ws.ResultURL
 		}
 	case launch.StatusFailed:
-		typ, text = "error", fmt.Sprintf("Workspace [%s](%s) failed: %s", ws.ID, link, ws.Error)
+		typ, text = "error", fmt.Sprintf("Workspace [%s](%s) failed. Its owner and the organization's admins can see why on its page.", ws.ID, page)
+	case launch.StatusCancelled:
+		typ, text = "response", fmt.Sprintf("Workspace [%s](%s) was cancelled.", ws.ID, page)
 	default:
 		return nil
 	}

@@ -117,3 +117,63 @@ func TestAcknowledgements(t *testing.T) {
 		}
 	})
 }
+
+// A failed workspace is posted (as a session activity or an issue comment)
+// as a generic sentence with the workspace page's link, whatever its error
+// holds (launcher output, secrets); a cancelled one says so.
+func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.New(t, sqldb.SQLite, sets...)
+	ctx := context.Background()
+	e := newEnv(t, db, oauthToken)
+	q, err := queue.New(db, sqldbtest.Logger(), queue.Options{PollInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := New(e.app.cfg, db, e.app.ids, e.sealer, installed{}, q, sqldbtest.Logger())
+	done, stop := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
+	defer stop()
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = q.Stop(context.Background()) })
+	const secret, stderr = "ghp_16C7e42F292c6912E7710c838347Ae178B4a", "error: permission denied (publickey)"
+	failure := "launcher answered 422: " + stderr + " token=" + secret
+	session := launch.Source{Kind: "linear", Details: map[string]string{"agent_session_id": "session-1", "issue_id": "issue-1"}}
+	issue := launch.Source{Kind: "linear", Details: map[string]string{"issue_id": "issue-2"}}
+	reports := []launch.Workspace{
+		{ID: "ws_fs", OrgID: e.orgID, Status: launch.StatusFailed, Source: session, Error: failure},
+		{ID: "ws_fi", OrgID: e.orgID, Status: launch.StatusFailed, Source: issue, Error: failure},
+		{ID: "ws_ci", OrgID: e.orgID, Status: launch.StatusCancelled, Source: issue},
+	}
+	for _, ws := range reports {
+		if err := db.InTx(ctx, func(tx sqldb.Tx) error { return app.ReportTx(ctx, tx, ws) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	timeout := time.After(20 * time.Second)
+	for range reports {
+		select {
+		case ev := <-done:
+			if ev.Kind != river.EventKindJobCompleted {
+				t.Fatalf("job %s failed: %v", ev.Job.Kind, ev.Job.Errors)
+			}
+		case <-timeout:
+			t.Fatal("reports never posted")
+		}
+	}
+	acts, comments := strings.Join(e.fake.Activities(), "\n"), strings.Join(e.fake.Comments(), "\n")
+	for _, body := range append(e.fake.Activities(), e.fake.Comments()...) {
+		if strings.Contains(body, secret) || strings.Contains(body, "permission denied") || strings.Contains(body, "422") {
+			t.Errorf("posted the failure's details: %q", body)
+		}
+	}
+	if !strings.Contains(acts, "error: Workspace [ws_fs](https://gw.example/workspaces/ws_fs) failed.") {
+		t.Errorf("activities lack the failure:\n%s", acts)
+	}
+	for _, want := range []string{"Workspace [ws_fi](https://gw.example/workspaces/ws_fi) failed.", "Workspace [ws_ci](https://gw.example/workspaces/ws_ci) was cancelled."} {
+		if !strings.Contains(comments, want) {
+			t.Errorf("comments lack %q:\n%s", want, comments)
+		}
+	}
+}
