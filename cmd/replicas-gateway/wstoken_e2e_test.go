@@ -136,7 +136,7 @@ func TestExecLauncherGetsNoHostSecrets(t *testing.T) {
 	})
 	orgID, adaID := seed(t, g, true)
 	code, w := post(t, g.url+"/api/v1/orgs/"+orgID+"/workspaces", map[string]string{"Authorization": "Bearer " + adaToken(t, g, orgID, adaID)},
-		[]byte(`{"task":{"title":"Fix it"},"repository":{"full_name":"Codertocat/Hello-World"}}`))
+		[]byte(`{"task":{"title":"Fix it"},"repository":{"full_name":"acme/app"}}`))
 	if code != http.StatusCreated {
 		t.Fatalf("create = %d %v", code, w)
 	}

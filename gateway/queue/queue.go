@@ -71,6 +71,7 @@ type client interface {
 	insertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	completeTx(ctx context.Context, tx sqldb.Tx, row *rivertype.JobRow) error
 	jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	jobList(ctx context.Context, params *river.JobListParams) ([]*rivertype.JobRow, error)
 }
 
 // New builds the queue. Register workers on Workers() before Start.
@@ -232,6 +233,14 @@ func (rc *riverClient[TDriver, TTx]) completeTx(ctx context.Context, tx sqldb.Tx
 	return err
 }
 
+func (rc *riverClient[TDriver, TTx]) jobList(ctx context.Context, params *river.JobListParams) ([]*rivertype.JobRow, error) {
+	res, err := rc.c.JobList(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	return res.Jobs, nil
+}
+
 func (rc *riverClient[TDriver, TTx]) jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error) {
 	return rc.c.JobGet(ctx, id)
 }
@@ -257,6 +266,22 @@ func (q *Queue) Get(ctx context.Context, id int64) (Job, error) {
 		return Job{}, fmt.Errorf("queue: get job %d: %w", id, err)
 	}
 	return toJob(row), nil
+}
+
+// Jobs returns the jobs with these ids that still exist, by id, in one query.
+func (q *Queue) Jobs(ctx context.Context, ids []int64) (map[int64]Job, error) {
+	out := make(map[int64]Job, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := q.client.jobList(ctx, river.NewJobListParams().IDs(ids...).First(len(ids)))
+	if err != nil {
+		return nil, fmt.Errorf("queue: list jobs: %w", err)
+	}
+	for _, row := range rows {
+		out[row.ID] = toJob(row)
+	}
+	return out, nil
 }
 
 func toJob(row *rivertype.JobRow) Job {

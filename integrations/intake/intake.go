@@ -226,7 +226,15 @@ func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 	if err != nil {
 		return Record{}, fmt.Errorf("get delivery: %w", err)
 	}
-	return s.withState(ctx, x)
+	var ids []int64
+	if x.JobID != nil {
+		ids = []int64{*x.JobID}
+	}
+	jobs, err := s.queue.Jobs(ctx, ids)
+	if err != nil {
+		return Record{}, fmt.Errorf("get delivery %s: %w", x.ID, err)
+	}
+	return withState(x, jobs), nil
 }
 
 // List returns an org's newest deliveries (at most limit; 0 means 100) with
@@ -243,39 +251,45 @@ func (s *Service) List(ctx context.Context, orgID string, limit int) ([]Record, 
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries: %w", err)
 	}
-	for i := range list {
-		if list[i], err = s.withState(ctx, list[i]); err != nil {
-			return nil, err
+	var ids []int64
+	for _, x := range list {
+		if x.JobID != nil {
+			ids = append(ids, *x.JobID)
 		}
+	}
+	jobs, err := s.queue.Jobs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	for i := range list {
+		list[i] = withState(list[i], jobs)
 	}
 	return list, nil
 }
 
 // withState derives the delivery's state from its outcome and its latest
-// process job: pending, processing, processed, retrying or dead.
-func (s *Service) withState(ctx context.Context, x Record) (Record, error) {
+// process job (from jobs, by id): pending, processing, processed, retrying
+// or dead.
+func withState(x Record, jobs map[int64]queue.Job) Record {
 	x.State = "pending"
 	if x.ProcessedAt != nil {
 		x.State = "processed"
 	}
 	if x.JobID == nil {
-		return x, nil
+		return x
 	}
-	job, err := s.queue.Get(ctx, *x.JobID)
-	if errors.Is(err, sqldb.ErrNoRows) {
+	job, ok := jobs[*x.JobID]
+	if !ok {
 		// River deletes finalized jobs after a while: an unprocessed
 		// delivery whose job is gone was given up on.
 		if x.ProcessedAt == nil {
 			x.State = "dead"
 		}
-		return x, nil
-	}
-	if err != nil {
-		return x, fmt.Errorf("delivery %s state: %w", x.ID, err)
+		return x
 	}
 	x.Attempts = job.Attempt
 	if x.ProcessedAt != nil {
-		return x, nil
+		return x
 	}
 	switch job.State {
 	case "discarded", "cancelled":
@@ -289,7 +303,7 @@ func (s *Service) withState(ctx context.Context, x Record) (Record, error) {
 	case "running":
 		x.State = "processing"
 	}
-	return x, nil
+	return x
 }
 
 type processWorker struct {
