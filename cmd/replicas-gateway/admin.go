@@ -15,22 +15,19 @@ func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	switch args[0] {
-	case "bootstrap":
-		return cmdBootstrap(ctx, args[1:], getenv, stdout, stderr)
-	case "login-link":
-		return cmdLoginLink(ctx, args[1:], getenv, stdout, stderr)
-	default:
-		if cmd, ok := adminCommands[args[0]]; ok {
-			return cmd(ctx, args[1:], getenv, stdout, stderr)
-		}
-		fmt.Fprintf(stderr, "unknown admin command %q\n\n%s", args[0], usage)
-		return errUsage
+	if cmd, ok := adminCommands[args[0]]; ok {
+		return cmd(ctx, args[1:], getenv, stdout, stderr)
 	}
+	fmt.Fprintf(stderr, "unknown admin command %q\n\n%s", args[0], usage)
+	return errUsage
 }
 
-// adminCommands are registered by the files that implement them.
-var adminCommands = map[string]command{}
+// adminCommands are the subcommands of admin.
+var adminCommands = map[string]command{
+	"bootstrap":  cmdBootstrap,
+	"login-link": cmdLoginLink,
+	"rotate-key": cmdRotateKey,
+}
 
 func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin bootstrap", flag.ContinueOnError)

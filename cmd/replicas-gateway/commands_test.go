@@ -117,9 +117,14 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 			words[0] += " " + words[1]
 		}
 		all = append(all, words[0])
+		if sub, ok := strings.CutPrefix(words[0], "admin "); ok && adminCommands[sub] == nil || !ok && commands[words[0]] == nil {
+			t.Errorf("usage lists %q, which is not in the command table", words[0])
+		}
 	}
-	for name := range extraCommands {
-		all = append(all, name)
+	for name := range commands {
+		if name != "admin" {
+			all = append(all, name)
+		}
 	}
 	for name := range adminCommands {
 		all = append(all, "admin "+name)

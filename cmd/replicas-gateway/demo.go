@@ -30,8 +30,6 @@ import (
 	"github.com/tryreplicas/gateway/testdata"
 )
 
-func init() { extraCommands["demo"] = cmdDemo }
-
 func randomSecret() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)

@@ -44,20 +44,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, args[1:], getenv, stdout, stderr)
+	}
 	switch args[0] {
-	case "serve":
-		return cmdServe(ctx, args[1:], getenv, stdout, stderr)
-	case "migrate":
-		return cmdMigrate(ctx, args[1:], getenv, stdout, stderr)
-	case "admin":
-		return cmdAdmin(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		if cmd, ok := extraCommands[args[0]]; ok {
-			return cmd(ctx, args[1:], getenv, stdout, stderr)
-		}
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
 		return errUsage
 	}
@@ -66,5 +60,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // command is the signature every subcommand has.
 type command func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
 
-// extraCommands are registered by the files that implement them (demo, trigger).
-var extraCommands = map[string]command{}
+// commands are the top-level subcommands; admin's own are adminCommands.
+var commands = map[string]command{
+	"serve":   cmdServe,
+	"migrate": cmdMigrate,
+	"admin":   cmdAdmin,
+	"demo":    cmdDemo,
+	"trigger": cmdTrigger,
+}

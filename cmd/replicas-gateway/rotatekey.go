@@ -12,8 +12,6 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
-func init() { adminCommands["rotate-key"] = cmdRotateKey }
-
 // resealer re-encrypts one package's sealed columns with the current key.
 type resealer struct {
 	name   string

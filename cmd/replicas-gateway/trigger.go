@@ -21,8 +21,6 @@ import (
 	"github.com/tryreplicas/gateway/testdata"
 )
 
-func init() { extraCommands["trigger"] = cmdTrigger }
-
 // githubMention says what the sample mention looks like.
 type githubMention struct {
 	Login          string
