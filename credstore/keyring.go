@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,13 @@ type Keyring struct {
 	current string
 	aeads   map[string]cipher.AEAD
 }
+
+// Format prints only the current key's id, under every verb: the keys and
+// the ciphers' key schedules never print.
+func (k Keyring) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "credstore.Keyring{current: %s}", k.current) }
+
+// LogValue logs only the current key's id.
+func (k Keyring) LogValue() slog.Value { return slog.GroupValue(slog.String("current", k.current)) }
 
 // ErrUnknownKey means a ciphertext was sealed by a key the keyring lacks.
 var ErrUnknownKey = errors.New("credstore: ciphertext sealed with an unknown key (set REPLICAS_PREVIOUS_ENCRYPTION_KEYS)")

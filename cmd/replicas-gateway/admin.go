@@ -83,7 +83,7 @@ func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("login-link: %w", err)
 	}
-	fmt.Fprintln(stdout, loginLinkURL(publicURL(cfg), token))
+	fmt.Fprintln(stdout, loginLinkURL(cfg.HTTP.PublicURL, token))
 	return nil
 }
 

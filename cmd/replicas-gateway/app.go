@@ -7,18 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
 	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/retention"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -89,32 +85,6 @@ type app struct {
 	linear   *linear.App
 }
 
-// githubConfig turns the environment's GitHub settings into the App's.
-func githubConfig(cfg Config) (github.Config, error) {
-	g := cfg.GitHub
-	out := github.Config{WebhookSecret: g.WebhookSecret.Reveal(), ClientID: g.ClientID, ClientSecret: g.ClientSecret.Reveal(),
-		AppSlug: g.AppSlug, BotLogin: g.BotLogin, APIURL: g.APIURL, WebURL: g.WebURL, PublicURL: publicURL(cfg)}
-	if g.AppID != "" {
-		id, err := strconv.ParseInt(g.AppID, 10, 64)
-		if err != nil {
-			return out, fmt.Errorf("GITHUB_APP_ID: must be a number")
-		}
-		out.AppID = id
-	}
-	if key := g.PrivateKey.Reveal(); key != "" {
-		if strings.Contains(key, "PRIVATE KEY") {
-			out.PrivateKey = []byte(key)
-		} else {
-			b, err := os.ReadFile(key)
-			if err != nil {
-				return out, fmt.Errorf("GITHUB_APP_PRIVATE_KEY: %w", err)
-			}
-			out.PrivateKey = b
-		}
-	}
-	return out, nil
-}
-
 // chainResolver adapts the credential store to what launch needs: the
 // chain's ids, scopes and methods, never secrets.
 type chainResolver struct{ creds *credstore.Store }
@@ -151,7 +121,7 @@ func (e credentialEnv) Env(ctx context.Context, workspaceID string) (map[string]
 func newLauncher(cfg Config, env launch.CredentialEnv) launch.Launcher {
 	switch cfg.Launcher.Kind {
 	case "http":
-		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret.Reveal()}
+		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret}
 	case "exec":
 		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env, PassEnv: cfg.Launcher.PassEnv}
 	default:
@@ -159,30 +129,14 @@ func newLauncher(cfg Config, env launch.CredentialEnv) launch.Launcher {
 	}
 }
 
-// publicURL is REPLICAS_PUBLIC_URL, or the listen address.
-func publicURL(cfg Config) string {
-	if cfg.HTTP.PublicURL != "" {
-		return strings.TrimRight(cfg.HTTP.PublicURL, "/")
-	}
-	host, port, _ := net.SplitHostPort(cfg.HTTP.Addr)
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
 // loadKeyring builds the keyring from REPLICAS_ENCRYPTION_KEY (+ previous
 // keys); on the embedded default without a key it uses (and on first start
 // creates) the key file in the data dir.
 func loadKeyring(cfg Config, log *slog.Logger) (*credstore.Keyring, error) {
-	var current []byte
-	var err error
-	if cfg.Encryption.Key != "" {
-		if current, err = credstore.DecodeKey(cfg.Encryption.Key.Reveal()); err != nil {
-			return nil, fmt.Errorf("REPLICAS_ENCRYPTION_KEY: %w", err)
-		}
-	} else {
+	current := cfg.Encryption.Key.Bytes()
+	if len(current) == 0 {
 		var created bool
+		var err error
 		if current, created, err = credstore.LoadOrCreateKeyFile(cfg.Database.DataDir); err != nil {
 			return nil, err
 		}
@@ -193,11 +147,7 @@ func loadKeyring(cfg Config, log *slog.Logger) (*credstore.Keyring, error) {
 	}
 	var previous [][]byte
 	for _, k := range cfg.Encryption.PreviousKeys {
-		b, err := credstore.DecodeKey(k.Reveal())
-		if err != nil {
-			return nil, fmt.Errorf("REPLICAS_PREVIOUS_ENCRYPTION_KEYS: %w", err)
-		}
-		previous = append(previous, b)
+		previous = append(previous, k.Bytes())
 	}
 	return credstore.NewKeyring(current, previous...)
 }
@@ -220,48 +170,31 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		return nil, err
 	}
 	a.queue = q
-	ghCfg, err := githubConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	ghCfg.StateKey = keys.DeriveKey("github-oauth-state")
+	ghCfg := cfg.GitHub
+	ghCfg.StateKey = secret.Secret(keys.DeriveKey("github-oauth-state"))
 	a.github = github.New(ghCfg, db, a.identity, q, log)
-	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, newLauncher(cfg, credentialEnv{a}), publicURL(cfg), log)
-	if a.launch.TokenTTL, err = cfg.Workspaces.TTL(); err != nil {
-		return nil, fmt.Errorf("REPLICAS_WORKSPACE_TOKEN_TTL: %w", err)
-	}
+	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, newLauncher(cfg, credentialEnv{a}), cfg.HTTP.PublicURL, log)
+	a.launch.TokenTTL = cfg.Workspaces.TokenTTL
 	a.intake = intake.NewService(db, q, a.launch, log)
 	a.intake.AddSource(a.github)
 	a.launch.RegisterReporter("github", a.github)
-	linCfg := linear.Config{WebhookSecret: cfg.Linear.WebhookSecret.Reveal(), ClientID: cfg.Linear.ClientID,
-		ClientSecret: cfg.Linear.ClientSecret.Reveal(), APIURL: cfg.Linear.APIURL, PublicURL: publicURL(cfg), StateKey: keys.DeriveKey("linear-oauth-state")}
-	if u, err := url.Parse(cfg.Linear.APIURL); err == nil && u.Host != "api.linear.app" {
-		// A self-hosted or test Linear serves OAuth on the API's host.
-		linCfg.AuthorizeURL, linCfg.TokenURL = u.Scheme+"://"+u.Host+"/oauth/authorize", u.Scheme+"://"+u.Host+"/oauth/token"
-	}
+	linCfg := cfg.Linear
+	linCfg.StateKey = secret.Secret(keys.DeriveKey("linear-oauth-state"))
 	a.linear = linear.New(linCfg, db, a.identity, keys, a.github.Store(), q, log)
 	a.intake.AddSource(a.linear)
 	a.launch.RegisterReporter("linear", a.linear)
-	keep, err := cfg.Limits.Retention()
-	if err != nil {
-		return nil, err
-	}
 	retention.Register(q, db, log, []retention.Task{
-		{Name: "delivery bodies", Purge: intake.BodyRetention(keep).Purge},
+		{Name: "delivery bodies", Purge: intake.BodyRetention(cfg.Limits.DeliveryRetention).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},
 		{Name: "invitations and login links", Purge: identity.PurgeExpiredLinks},
 		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
-	inflight, err := cfg.Limits.MaxInflight()
-	if err != nil {
-		return nil, err
-	}
 	a.server = gateway.New(gateway.Deps{
-		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds, WebhookMaxInflight: inflight,
+		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds, WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: publicURL(cfg),
+		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL,
 	})
 	return a, nil
 }

@@ -74,8 +74,8 @@ func benchGateway(b *testing.B, vars map[string]string) http.Handler {
 	for k, v := range vars {
 		env[k] = v
 	}
-	cfg := LoadConfig(func(k string) string { return env[k] })
-	if err := cfg.Validate(); err != nil {
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()

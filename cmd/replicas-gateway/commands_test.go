@@ -57,7 +57,7 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		vars[k] = v
 	}
 	getenv := env(vars)
-	if err := LoadConfig(getenv).Validate(); err != nil {
+	if _, err := LoadConfig(getenv); err != nil {
 		t.Fatalf("the production configuration is invalid: %v", err)
 	}
 

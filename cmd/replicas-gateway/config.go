@@ -1,13 +1,12 @@
-// Configuration from the environment (SPEC 3.2): one struct per dependency,
-// each with Validate, and Config.Validate reporting every problem at once on
-// one line that names the variables. Secret values never print.
+// Configuration from the environment: every variable and its default are
+// listed once in variables; LoadConfig parses them into typed values and
+// reports every problem at once, each naming its variable. Secret values
+// never print.
 package main
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -15,34 +14,68 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/gateway/secret"
+	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/launch"
+	"github.com/tryreplicas/gateway/integrations/linear"
 )
 
-// Secret is a configuration value that must never be printed or logged.
-type Secret string
+// variable is one environment variable and the value a blank one takes.
+type variable struct{ name, def string }
 
-func (s Secret) String() string               { return redact(s) }
-func (s Secret) GoString() string             { return redact(s) }
-func (s Secret) LogValue() slog.Value         { return slog.StringValue(redact(s)) }
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redact(s)), nil }
-
-// Reveal returns the value for the one place that uses it.
-func (s Secret) Reveal() string { return string(s) }
-
-func redact(s Secret) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
+// variables are every setting the gateway reads from the environment, with
+// their defaults; this list is the only place a default is written.
+var variables = []variable{
+	{"REPLICAS_ADDR", ":8080"},
+	{"REPLICAS_PUBLIC_URL", ""}, // empty: http://<REPLICAS_ADDR>
+	{"DATABASE_URL", ""},        // empty: SQLite in REPLICAS_DATA_DIR
+	{"REPLICAS_DATA_DIR", "./data"},
+	{"REPLICAS_ENCRYPTION_KEY", ""}, // empty with SQLite: a key file in REPLICAS_DATA_DIR
+	{"REPLICAS_PREVIOUS_ENCRYPTION_KEYS", ""},
+	{"GITHUB_APP_ID", ""},
+	{"GITHUB_APP_PRIVATE_KEY", ""},
+	{"GITHUB_WEBHOOK_SECRET", ""},
+	{"GITHUB_CLIENT_ID", ""},
+	{"GITHUB_CLIENT_SECRET", ""},
+	{"GITHUB_APP_SLUG", ""},
+	{"GITHUB_BOT_LOGIN", "tryreplicas"},
+	{"GITHUB_API_URL", "https://api.github.com/"},
+	{"GITHUB_WEB_URL", "https://github.com/"},
+	{"LINEAR_WEBHOOK_SECRET", ""},
+	{"LINEAR_CLIENT_ID", ""},
+	{"LINEAR_CLIENT_SECRET", ""},
+	{"LINEAR_API_URL", "https://api.linear.app/graphql"},
+	{"CLAUDE_OAUTH_TOKEN_URL", "https://platform.claude.com/v1/oauth/token"},
+	{"CLAUDE_OAUTH_CLIENT_ID", "9d1c250a-e61b-44d9-88ed-5944d1962f5e"},
+	{"CODEX_OAUTH_TOKEN_URL", "https://auth.openai.com/oauth/token"},
+	{"CODEX_OAUTH_CLIENT_ID", "app_EMoamEEZ73f0CkXaXp7hrann"},
+	{"REPLICAS_OAUTH_FORM_ENCODED", "false"},
+	{"REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"},
+	{"REPLICAS_DELIVERY_RETENTION", "30d"},
+	{"REPLICAS_LAUNCHER", ""}, // empty: dry runs
+	{"REPLICAS_LAUNCHER_URL", ""},
+	{"REPLICAS_LAUNCHER_SECRET", ""},
+	{"REPLICAS_WORKSPACE_TOKEN_TTL", "7d"},
+	{"REPLICAS_LAUNCHER_PASS_ENV", ""},
+	{"REPLICAS_LAUNCHER_COMMAND", ""},
 }
 
-// Config is the whole configuration.
+// Linear's own OAuth pages. Any other LINEAR_API_URL (self-hosted, tests)
+// serves OAuth on the API's host, under /oauth/authorize and /oauth/token.
+const (
+	linearAPIHost      = "api.linear.app"
+	linearAuthorizeURL = "https://linear.app/oauth/authorize"
+	linearTokenURL     = "https://api.linear.app/oauth/token"
+)
+
+// Config is the whole configuration, parsed and checked.
 type Config struct {
 	HTTP       HTTPConfig
 	Database   DatabaseConfig
 	Encryption EncryptionConfig
-	GitHub     GitHubConfig
-	Linear     LinearConfig
+	GitHub     github.Config // StateKey is derived from the keyring by the composition root
+	Linear     linear.Config // StateKey likewise
 	Agents     AgentsConfig
 	Launcher   LauncherConfig
 	Limits     LimitsConfig
@@ -52,40 +85,19 @@ type Config struct {
 // HTTPConfig is the listener and the public address.
 type HTTPConfig struct {
 	Addr      string // REPLICAS_ADDR
-	PublicURL string // REPLICAS_PUBLIC_URL
+	PublicURL string // REPLICAS_PUBLIC_URL without a trailing slash, or http://<addr> (localhost for an unspecified host)
 }
 
 // DatabaseConfig picks PostgreSQL or the embedded SQLite file.
 type DatabaseConfig struct {
-	URL     Secret // DATABASE_URL (may hold a password)
-	DataDir string // REPLICAS_DATA_DIR
+	URL     secret.Secret // DATABASE_URL (may hold a password)
+	DataDir string        // REPLICAS_DATA_DIR
 }
 
-// EncryptionConfig holds the key that seals stored secrets.
+// EncryptionConfig holds the keys that seal stored secrets, decoded.
 type EncryptionConfig struct {
-	Key          Secret   // REPLICAS_ENCRYPTION_KEY, base64 of 32 bytes
-	PreviousKeys []Secret // REPLICAS_PREVIOUS_ENCRYPTION_KEYS, comma-separated, for rotation
-}
-
-// GitHubConfig is the GitHub App.
-type GitHubConfig struct {
-	AppID         string // GITHUB_APP_ID
-	PrivateKey    Secret // GITHUB_APP_PRIVATE_KEY: PEM text or a file path
-	WebhookSecret Secret // GITHUB_WEBHOOK_SECRET
-	ClientID      string // GITHUB_CLIENT_ID
-	ClientSecret  Secret // GITHUB_CLIENT_SECRET
-	AppSlug       string // GITHUB_APP_SLUG
-	BotLogin      string // GITHUB_BOT_LOGIN
-	APIURL        string // GITHUB_API_URL
-	WebURL        string // GITHUB_WEB_URL
-}
-
-// LinearConfig is the Linear app.
-type LinearConfig struct {
-	WebhookSecret Secret // LINEAR_WEBHOOK_SECRET
-	ClientID      string // LINEAR_CLIENT_ID
-	ClientSecret  Secret // LINEAR_CLIENT_SECRET
-	APIURL        string // LINEAR_API_URL
+	Key          secret.Secret   // REPLICAS_ENCRYPTION_KEY: 32 bytes; empty means the key file in the data dir
+	PreviousKeys []secret.Secret // REPLICAS_PREVIOUS_ENCRYPTION_KEYS: 32 bytes each, for rotation
 }
 
 // AgentsConfig are the token endpoints that refresh agent OAuth credentials.
@@ -99,84 +111,257 @@ type AgentsConfig struct {
 
 // LauncherConfig says how workspaces are started.
 type LauncherConfig struct {
-	Kind    string   // REPLICAS_LAUNCHER: http, exec or empty (dry run)
-	URL     string   // REPLICAS_LAUNCHER_URL
-	Secret  Secret   // REPLICAS_LAUNCHER_SECRET
-	Command string   // REPLICAS_LAUNCHER_COMMAND
-	PassEnv []string // REPLICAS_LAUNCHER_PASS_ENV: comma-separated names of the gateway's environment that exec commands also get
+	Kind    string        // REPLICAS_LAUNCHER: http, exec or empty (dry run)
+	URL     string        // REPLICAS_LAUNCHER_URL
+	Secret  secret.Secret // REPLICAS_LAUNCHER_SECRET
+	Command string        // REPLICAS_LAUNCHER_COMMAND
+	PassEnv []string      // REPLICAS_LAUNCHER_PASS_ENV: names of the gateway's environment that exec commands also get
 }
 
 // WorkspacesConfig is the life of workspace tokens.
 type WorkspacesConfig struct {
-	TokenTTL string // REPLICAS_WORKSPACE_TOKEN_TTL: a Go duration ("168h") or whole days ("7d")
+	TokenTTL time.Duration // REPLICAS_WORKSPACE_TOKEN_TTL
 }
 
 // LimitsConfig bounds what the gateway holds in memory and keeps on disk.
 type LimitsConfig struct {
-	WebhookMaxInflight string // REPLICAS_WEBHOOK_MAX_INFLIGHT: webhook requests received at once
-	DeliveryRetention  string // REPLICAS_DELIVERY_RETENTION: how long delivery bodies are kept, a Go duration or days ("30d")
+	WebhookMaxInflight int           // REPLICAS_WEBHOOK_MAX_INFLIGHT: webhook requests received at once
+	DeliveryRetention  time.Duration // REPLICAS_DELIVERY_RETENTION: how long delivery bodies are kept
 }
 
-func envOr(getenv func(string) string, key, def string) string {
-	if v := strings.TrimSpace(getenv(key)); v != "" {
-		return v
-	}
-	return def
+// LoadConfig reads the environment through getenv (os.Getenv in main) and
+// parses it; the error joins every problem, each naming its variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	return parseEnv(readEnv(getenv))
 }
 
-// LoadConfig reads the environment through getenv (os.Getenv in main).
-func LoadConfig(getenv func(string) string) Config {
-	var prev []Secret
-	for _, k := range commaList(getenv("REPLICAS_PREVIOUS_ENCRYPTION_KEYS")) {
-		prev = append(prev, Secret(k))
+// readEnv is the text of every variable, a blank one replaced by its default.
+func readEnv(getenv func(string) string) map[string]string {
+	env := make(map[string]string, len(variables))
+	for _, v := range variables {
+		env[v.name] = v.def
+		if s := strings.TrimSpace(getenv(v.name)); s != "" {
+			env[v.name] = s
+		}
 	}
-	return Config{
-		HTTP: HTTPConfig{
-			Addr:      envOr(getenv, "REPLICAS_ADDR", ":8080"),
-			PublicURL: envOr(getenv, "REPLICAS_PUBLIC_URL", ""),
-		},
-		Database: DatabaseConfig{
-			URL:     Secret(envOr(getenv, "DATABASE_URL", "")),
-			DataDir: envOr(getenv, "REPLICAS_DATA_DIR", "./data"),
-		},
-		Encryption: EncryptionConfig{Key: Secret(envOr(getenv, "REPLICAS_ENCRYPTION_KEY", "")), PreviousKeys: prev},
-		GitHub: GitHubConfig{
-			AppID:         envOr(getenv, "GITHUB_APP_ID", ""),
-			PrivateKey:    Secret(envOr(getenv, "GITHUB_APP_PRIVATE_KEY", "")),
-			WebhookSecret: Secret(envOr(getenv, "GITHUB_WEBHOOK_SECRET", "")),
-			ClientID:      envOr(getenv, "GITHUB_CLIENT_ID", ""),
-			ClientSecret:  Secret(envOr(getenv, "GITHUB_CLIENT_SECRET", "")),
-			AppSlug:       envOr(getenv, "GITHUB_APP_SLUG", ""),
-			BotLogin:      envOr(getenv, "GITHUB_BOT_LOGIN", "tryreplicas"),
-			APIURL:        envOr(getenv, "GITHUB_API_URL", "https://api.github.com/"),
-			WebURL:        envOr(getenv, "GITHUB_WEB_URL", "https://github.com/"),
-		},
-		Linear: LinearConfig{
-			WebhookSecret: Secret(envOr(getenv, "LINEAR_WEBHOOK_SECRET", "")),
-			ClientID:      envOr(getenv, "LINEAR_CLIENT_ID", ""),
-			ClientSecret:  Secret(envOr(getenv, "LINEAR_CLIENT_SECRET", "")),
-			APIURL:        envOr(getenv, "LINEAR_API_URL", "https://api.linear.app/graphql"),
-		},
-		Agents: AgentsConfig{
-			ClaudeTokenURL: envOr(getenv, "CLAUDE_OAUTH_TOKEN_URL", "https://platform.claude.com/v1/oauth/token"),
-			ClaudeClientID: envOr(getenv, "CLAUDE_OAUTH_CLIENT_ID", "9d1c250a-e61b-44d9-88ed-5944d1962f5e"),
-			CodexTokenURL:  envOr(getenv, "CODEX_OAUTH_TOKEN_URL", "https://auth.openai.com/oauth/token"),
-			CodexClientID:  envOr(getenv, "CODEX_OAUTH_CLIENT_ID", "app_EMoamEEZ73f0CkXaXp7hrann"),
-			FormEncoded:    envOr(getenv, "REPLICAS_OAUTH_FORM_ENCODED", "") == "true",
-		},
-		Launcher: LauncherConfig{
-			Kind:    envOr(getenv, "REPLICAS_LAUNCHER", ""),
-			URL:     envOr(getenv, "REPLICAS_LAUNCHER_URL", ""),
-			Secret:  Secret(envOr(getenv, "REPLICAS_LAUNCHER_SECRET", "")),
-			Command: envOr(getenv, "REPLICAS_LAUNCHER_COMMAND", ""),
-			PassEnv: commaList(getenv("REPLICAS_LAUNCHER_PASS_ENV")),
-		},
-		Limits: LimitsConfig{
-			WebhookMaxInflight: envOr(getenv, "REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"),
-			DeliveryRetention:  envOr(getenv, "REPLICAS_DELIVERY_RETENTION", "30d"),
-		},
-		Workspaces: WorkspacesConfig{TokenTTL: envOr(getenv, "REPLICAS_WORKSPACE_TOKEN_TTL", "7d")},
+	return env
+}
+
+// parser turns the variables' text into values, collecting every problem.
+type parser struct {
+	env  map[string]string
+	errs []error
+}
+
+func (p *parser) problem(variable, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", variable, fmt.Sprintf(format, args...)))
+}
+
+// url is an http(s) URL with a host, or empty when not required.
+func (p *parser) url(variable string, required bool) string {
+	v := p.env[variable]
+	if v == "" {
+		if required {
+			p.problem(variable, "is required")
+		}
+		return ""
 	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.problem(variable, "must be an http(s) URL, got %q", v)
+		return ""
+	}
+	return v
+}
+
+// key decodes one encryption key: base64 of exactly 32 bytes.
+func (p *parser) key(variable, b64, format string, args ...any) secret.Secret {
+	k, err := credstore.DecodeKey(b64)
+	if err != nil {
+		p.problem(variable, format, args...)
+		return ""
+	}
+	return secret.Secret(k)
+}
+
+// parseEnv parses the variables' text; the sections check in a fixed order
+// so the one line of problems reads the same way every time.
+func parseEnv(env map[string]string) (Config, error) {
+	p := &parser{env: env}
+	var c Config
+	c.HTTP = p.http()
+	c.Database = p.database()
+	c.Encryption = p.encryption(c.Database)
+	c.GitHub = p.github(c.HTTP.PublicURL)
+	c.Linear = p.linear(c.HTTP.PublicURL)
+	c.Agents = AgentsConfig{
+		ClaudeTokenURL: p.url("CLAUDE_OAUTH_TOKEN_URL", true), ClaudeClientID: env["CLAUDE_OAUTH_CLIENT_ID"],
+		CodexTokenURL: p.url("CODEX_OAUTH_TOKEN_URL", true), CodexClientID: env["CODEX_OAUTH_CLIENT_ID"],
+		FormEncoded: env["REPLICAS_OAUTH_FORM_ENCODED"] == "true",
+	}
+	c.Launcher = p.launcher()
+	c.Limits = p.limits()
+	c.Workspaces = p.workspaces()
+	return c, errors.Join(p.errs...)
+}
+
+func (p *parser) http() HTTPConfig {
+	h := HTTPConfig{Addr: p.env["REPLICAS_ADDR"]}
+	host, port, err := net.SplitHostPort(h.Addr)
+	if err != nil || port == "" {
+		p.problem("REPLICAS_ADDR", "must be host:port or :port, got %q", h.Addr)
+	}
+	if public := p.url("REPLICAS_PUBLIC_URL", false); public != "" {
+		h.PublicURL = strings.TrimRight(public, "/")
+	} else if p.env["REPLICAS_PUBLIC_URL"] == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		h.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	return h
+}
+
+func (p *parser) database() DatabaseConfig {
+	d := DatabaseConfig{URL: secret.Secret(p.env["DATABASE_URL"]), DataDir: p.env["REPLICAS_DATA_DIR"]}
+	if d.URL == "" {
+		if d.DataDir == "" {
+			p.problem("REPLICAS_DATA_DIR", "must not be empty")
+		}
+		return d
+	}
+	u, err := url.Parse(d.URL.Reveal())
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.problem("DATABASE_URL", "must be a postgres:// URL (leave it empty for the embedded SQLite database)")
+	}
+	return d
+}
+
+func (p *parser) encryption(db DatabaseConfig) EncryptionConfig {
+	var e EncryptionConfig
+	if k := p.env["REPLICAS_ENCRYPTION_KEY"]; k != "" {
+		e.Key = p.key("REPLICAS_ENCRYPTION_KEY", k, "must be base64 of exactly 32 bytes")
+	} else if db.URL != "" {
+		p.problem("REPLICAS_ENCRYPTION_KEY", "is required with PostgreSQL (base64 of 32 random bytes: openssl rand -base64 32)")
+	}
+	for i, k := range commaList(p.env["REPLICAS_PREVIOUS_ENCRYPTION_KEYS"]) {
+		e.PreviousKeys = append(e.PreviousKeys, p.key("REPLICAS_PREVIOUS_ENCRYPTION_KEYS", k, "entry %d must be base64 of exactly 32 bytes", i+1))
+	}
+	return e
+}
+
+func (p *parser) github(publicURL string) github.Config {
+	g := github.Config{
+		WebhookSecret: secret.Secret(p.env["GITHUB_WEBHOOK_SECRET"]),
+		ClientID:      p.env["GITHUB_CLIENT_ID"],
+		ClientSecret:  secret.Secret(p.env["GITHUB_CLIENT_SECRET"]),
+		AppSlug:       p.env["GITHUB_APP_SLUG"],
+		BotLogin:      p.env["GITHUB_BOT_LOGIN"],
+		APIURL:        p.url("GITHUB_API_URL", true),
+		WebURL:        p.url("GITHUB_WEB_URL", true),
+		PublicURL:     publicURL,
+	}
+	if id := p.env["GITHUB_APP_ID"]; id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || strings.Trim(id, "0123456789") != "" {
+			p.problem("GITHUB_APP_ID", "must be the App's numeric id, got %q", id)
+		}
+		g.AppID = n
+		if p.env["GITHUB_APP_PRIVATE_KEY"] == "" {
+			p.problem("GITHUB_APP_PRIVATE_KEY", "is required when GITHUB_APP_ID is set")
+		}
+	}
+	// The private key is PEM text, or the path of a file holding it, read here once.
+	if key := p.env["GITHUB_APP_PRIVATE_KEY"]; strings.Contains(key, "PRIVATE KEY") {
+		g.PrivateKey = secret.Secret(key)
+	} else if key != "" {
+		b, err := os.ReadFile(key)
+		if err != nil {
+			p.problem("GITHUB_APP_PRIVATE_KEY", "is neither PEM text nor a readable file")
+		}
+		g.PrivateKey = secret.Secret(b)
+	}
+	if strings.ContainsAny(g.BotLogin, " @") || g.BotLogin == "" {
+		p.problem("GITHUB_BOT_LOGIN", "must be a GitHub login without @, got %q", g.BotLogin)
+	}
+	return g
+}
+
+func (p *parser) linear(publicURL string) linear.Config {
+	l := linear.Config{
+		WebhookSecret: secret.Secret(p.env["LINEAR_WEBHOOK_SECRET"]),
+		ClientID:      p.env["LINEAR_CLIENT_ID"],
+		ClientSecret:  secret.Secret(p.env["LINEAR_CLIENT_SECRET"]),
+		APIURL:        p.url("LINEAR_API_URL", true),
+		AuthorizeURL:  linearAuthorizeURL,
+		TokenURL:      linearTokenURL,
+		PublicURL:     publicURL,
+	}
+	if u, err := url.Parse(l.APIURL); err == nil && u.Host != linearAPIHost {
+		l.AuthorizeURL, l.TokenURL = u.Scheme+"://"+u.Host+"/oauth/authorize", u.Scheme+"://"+u.Host+"/oauth/token"
+	}
+	return l
+}
+
+func (p *parser) launcher() LauncherConfig {
+	l := LauncherConfig{Kind: p.env["REPLICAS_LAUNCHER"], Secret: secret.Secret(p.env["REPLICAS_LAUNCHER_SECRET"]),
+		Command: p.env["REPLICAS_LAUNCHER_COMMAND"], PassEnv: commaList(p.env["REPLICAS_LAUNCHER_PASS_ENV"])}
+	for _, name := range l.PassEnv {
+		if err := launch.CheckPassEnv(name); err != nil {
+			p.problem("REPLICAS_LAUNCHER_PASS_ENV", "%v", err)
+		}
+	}
+	switch l.Kind {
+	case "":
+	case "http":
+		l.URL = p.url("REPLICAS_LAUNCHER_URL", true)
+		if l.Secret == "" {
+			p.problem("REPLICAS_LAUNCHER_SECRET", "is required with REPLICAS_LAUNCHER=http")
+		}
+	case "exec":
+		if l.Command == "" {
+			p.problem("REPLICAS_LAUNCHER_COMMAND", "is required with REPLICAS_LAUNCHER=exec")
+		}
+	default:
+		p.problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind)
+	}
+	return l
+}
+
+// minTokenTTL keeps a token alive between the once-a-minute extensions.
+const minTokenTTL = 5 * time.Minute
+
+// minRetention is longer than a delivery's processing retries (about 4 h), so
+// no delivery loses its body before it is processed.
+const minRetention = 24 * time.Hour
+
+func (p *parser) limits() LimitsConfig {
+	var l LimitsConfig
+	v := p.env["REPLICAS_WEBHOOK_MAX_INFLIGHT"]
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		p.problem("REPLICAS_WEBHOOK_MAX_INFLIGHT", "must be a positive number, got %q", v)
+	}
+	l.WebhookMaxInflight = n
+	v = p.env["REPLICAS_DELIVERY_RETENTION"]
+	d, err := parseDays(v)
+	if err != nil || d < minRetention {
+		p.problem("REPLICAS_DELIVERY_RETENTION", "must be a duration of at least a day, such as 720h or 30d, got %q", v)
+	}
+	l.DeliveryRetention = d
+	return l
+}
+
+func (p *parser) workspaces() WorkspacesConfig {
+	v := p.env["REPLICAS_WORKSPACE_TOKEN_TTL"]
+	d, err := parseDays(v)
+	switch {
+	case err != nil:
+		p.problem("REPLICAS_WORKSPACE_TOKEN_TTL", "must be a duration such as 168h or a number of days such as 7d, got %q", v)
+	case d < minTokenTTL:
+		p.problem("REPLICAS_WORKSPACE_TOKEN_TTL", "must be at least %s, got %q", minTokenTTL, v)
+	}
+	return WorkspacesConfig{TokenTTL: d}
 }
 
 // commaList splits a comma-separated value, dropping blanks.
@@ -188,184 +373,6 @@ func commaList(v string) []string {
 		}
 	}
 	return out
-}
-
-// Validate reports every problem, each naming its variable.
-func (c Config) Validate() error {
-	return errors.Join(c.HTTP.Validate(), c.Database.Validate(), c.Encryption.Validate(c.Database),
-		c.GitHub.Validate(), c.Linear.Validate(), c.Agents.Validate(), c.Launcher.Validate(), c.Limits.Validate(),
-		c.Workspaces.Validate())
-}
-
-func problem(variable, format string, args ...any) error {
-	return fmt.Errorf("%s: %s", variable, fmt.Sprintf(format, args...))
-}
-
-func checkURL(variable, v string, required bool) error {
-	if v == "" {
-		if required {
-			return problem(variable, "is required")
-		}
-		return nil
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return problem(variable, "must be an http(s) URL, got %q", v)
-	}
-	return nil
-}
-
-func (h HTTPConfig) Validate() error {
-	var errs []error
-	if _, port, err := net.SplitHostPort(h.Addr); err != nil || port == "" {
-		errs = append(errs, problem("REPLICAS_ADDR", "must be host:port or :port, got %q", h.Addr))
-	}
-	errs = append(errs, checkURL("REPLICAS_PUBLIC_URL", h.PublicURL, false))
-	return errors.Join(errs...)
-}
-
-func (d DatabaseConfig) Validate() error {
-	if d.URL == "" {
-		if d.DataDir == "" {
-			return problem("REPLICAS_DATA_DIR", "must not be empty")
-		}
-		return nil
-	}
-	u, err := url.Parse(d.URL.Reveal())
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return problem("DATABASE_URL", "must be a postgres:// URL (leave it empty for the embedded SQLite database)")
-	}
-	return nil
-}
-
-func (e EncryptionConfig) Validate(db DatabaseConfig) error {
-	var errs []error
-	if e.Key == "" && db.URL != "" {
-		errs = append(errs, problem("REPLICAS_ENCRYPTION_KEY", "is required with PostgreSQL (base64 of 32 random bytes: openssl rand -base64 32)"))
-	}
-	if e.Key != "" && !validKey(e.Key) {
-		errs = append(errs, problem("REPLICAS_ENCRYPTION_KEY", "must be base64 of exactly 32 bytes"))
-	}
-	for i, k := range e.PreviousKeys {
-		if !validKey(k) {
-			errs = append(errs, problem("REPLICAS_PREVIOUS_ENCRYPTION_KEYS", "entry %d must be base64 of exactly 32 bytes", i+1))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func validKey(k Secret) bool {
-	b, err := base64.StdEncoding.DecodeString(k.Reveal())
-	return err == nil && len(b) == 32
-}
-
-func (g GitHubConfig) Validate() error {
-	var errs []error
-	errs = append(errs, checkURL("GITHUB_API_URL", g.APIURL, true), checkURL("GITHUB_WEB_URL", g.WebURL, true))
-	if g.AppID != "" && strings.Trim(g.AppID, "0123456789") != "" {
-		errs = append(errs, problem("GITHUB_APP_ID", "must be the App's numeric id, got %q", g.AppID))
-	}
-	if g.AppID != "" && g.PrivateKey == "" {
-		errs = append(errs, problem("GITHUB_APP_PRIVATE_KEY", "is required when GITHUB_APP_ID is set"))
-	}
-	if g.PrivateKey != "" {
-		pem := g.PrivateKey.Reveal()
-		if !strings.Contains(pem, "PRIVATE KEY") {
-			if _, err := os.Stat(pem); err != nil {
-				errs = append(errs, problem("GITHUB_APP_PRIVATE_KEY", "is neither PEM text nor a readable file"))
-			}
-		}
-	}
-	if strings.ContainsAny(g.BotLogin, " @") || g.BotLogin == "" {
-		errs = append(errs, problem("GITHUB_BOT_LOGIN", "must be a GitHub login without @, got %q", g.BotLogin))
-	}
-	return errors.Join(errs...)
-}
-
-func (l LinearConfig) Validate() error {
-	return checkURL("LINEAR_API_URL", l.APIURL, true)
-}
-
-func (a AgentsConfig) Validate() error {
-	return errors.Join(checkURL("CLAUDE_OAUTH_TOKEN_URL", a.ClaudeTokenURL, true), checkURL("CODEX_OAUTH_TOKEN_URL", a.CodexTokenURL, true))
-}
-
-func (l LauncherConfig) Validate() error {
-	var errs []error
-	for _, name := range l.PassEnv {
-		if err := launch.CheckPassEnv(name); err != nil {
-			errs = append(errs, problem("REPLICAS_LAUNCHER_PASS_ENV", "%v", err))
-		}
-	}
-	switch l.Kind {
-	case "":
-	case "http":
-		errs = append(errs, checkURL("REPLICAS_LAUNCHER_URL", l.URL, true))
-		if l.Secret == "" {
-			errs = append(errs, problem("REPLICAS_LAUNCHER_SECRET", "is required with REPLICAS_LAUNCHER=http"))
-		}
-	case "exec":
-		if l.Command == "" {
-			errs = append(errs, problem("REPLICAS_LAUNCHER_COMMAND", "is required with REPLICAS_LAUNCHER=exec"))
-		}
-	default:
-		errs = append(errs, problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind))
-	}
-	return errors.Join(errs...)
-}
-
-// minTokenTTL keeps a token alive between the once-a-minute extensions.
-const minTokenTTL = 5 * time.Minute
-
-func (w WorkspacesConfig) Validate() error {
-	if _, err := w.TTL(); err != nil {
-		return problem("REPLICAS_WORKSPACE_TOKEN_TTL", "%v", err)
-	}
-	return nil
-}
-
-// TTL parses TokenTTL: a Go duration ("168h", "90m") or whole days ("7d"),
-// at least minTokenTTL.
-func (w WorkspacesConfig) TTL() (time.Duration, error) {
-	d, err := parseDays(w.TokenTTL)
-	if err != nil {
-		return 0, fmt.Errorf("must be a duration such as 168h or a number of days such as 7d, got %q", w.TokenTTL)
-	}
-	if d < minTokenTTL {
-		return 0, fmt.Errorf("must be at least %s, got %q", minTokenTTL, w.TokenTTL)
-	}
-	return d, nil
-}
-
-func (l LimitsConfig) Validate() error {
-	var errs []error
-	if _, err := l.MaxInflight(); err != nil {
-		errs = append(errs, problem("REPLICAS_WEBHOOK_MAX_INFLIGHT", "%v", err))
-	}
-	if _, err := l.Retention(); err != nil {
-		errs = append(errs, problem("REPLICAS_DELIVERY_RETENTION", "%v", err))
-	}
-	return errors.Join(errs...)
-}
-
-// MaxInflight parses WebhookMaxInflight: a positive number.
-func (l LimitsConfig) MaxInflight() (int, error) {
-	n, err := strconv.Atoi(l.WebhookMaxInflight)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("must be a positive number, got %q", l.WebhookMaxInflight)
-	}
-	return n, nil
-}
-
-// Retention parses DeliveryRetention: at least a day, longer than a
-// delivery's processing retries (about 4 h), so no delivery loses its body
-// before it is processed.
-func (l LimitsConfig) Retention() (time.Duration, error) {
-	d, err := parseDays(l.DeliveryRetention)
-	if err != nil || d < 24*time.Hour {
-		return 0, fmt.Errorf("must be a duration of at least a day, such as 720h or 30d, got %q", l.DeliveryRetention)
-	}
-	return d, nil
 }
 
 // parseDays parses a Go duration ("720h") or a whole number of days ("30d").
@@ -380,7 +387,7 @@ func parseDays(v string) (time.Duration, error) {
 	return time.ParseDuration(v)
 }
 
-// oneLine joins a Validate error into the single line printed at start.
+// oneLine joins a LoadConfig error into the single line printed at start.
 func oneLine(err error) string {
 	return "configuration: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 }

@@ -72,8 +72,8 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		"GITHUB_APP_SLUG": "tryreplicas", "GITHUB_API_URL": fakeGitHub.URL + "/",
 		"LINEAR_WEBHOOK_SECRET": linSecret, "LINEAR_API_URL": fakeLinear.URL,
 	}
-	cfg := LoadConfig(func(k string) string { return env[k] })
-	if err := cfg.Validate(); err != nil {
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
 		return errors.New(oneLine(err))
 	}
 	logFile, err := os.OpenFile(filepath.Join(*dataDir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

@@ -61,8 +61,8 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	for k, v := range vars {
 		env[k] = v
 	}
-	cfg := LoadConfig(func(k string) string { return env[k] })
-	if err := cfg.Validate(); err != nil {
+	cfg, err := LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -132,7 +132,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 	// Every mention launches: Codertocat is a linked member with an org key,
 	// and installation 1 is bound to the org (seeded the way admin commands
 	// open the gateway).
-	seeder, err := openApp(ctx, LoadConfig(func(k string) string { return vars[k] }), sqldbtest.Logger(), queueInsertOnly)
+	seeder, err := openApp(ctx, mustConfig(t, func(k string) string { return vars[k] }), sqldbtest.Logger(), queueInsertOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,16 +14,18 @@ import (
 	"github.com/tryreplicas/gateway/gateway/queue"
 )
 
-// loadConfig parses the common flags (which mirror the environment) and
-// validates the configuration.
+// loadConfig parses the common flags, which override two variables of the
+// environment, and then the configuration.
 func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
-	cfg := LoadConfig(getenv)
-	fs.StringVar(&cfg.HTTP.Addr, "addr", cfg.HTTP.Addr, "listen address (REPLICAS_ADDR)")
-	fs.StringVar(&cfg.Database.DataDir, "data-dir", cfg.Database.DataDir, "embedded database directory (REPLICAS_DATA_DIR)")
+	env := readEnv(getenv)
+	addr := fs.String("addr", env["REPLICAS_ADDR"], "listen address (REPLICAS_ADDR)")
+	dataDir := fs.String("data-dir", env["REPLICAS_DATA_DIR"], "embedded database directory (REPLICAS_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, errUsage
+		return Config{}, errUsage
 	}
-	if err := cfg.Validate(); err != nil {
+	env["REPLICAS_ADDR"], env["REPLICAS_DATA_DIR"] = *addr, *dataDir
+	cfg, err := parseEnv(env)
+	if err != nil {
 		return cfg, errors.New(oneLine(err))
 	}
 	return cfg, nil

@@ -91,7 +91,7 @@ func TestServeEmbeddedSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	getenv := env(map[string]string{"REPLICAS_DATA_DIR": dir})
 	boot := bootstrap(t, getenv, "--org", "acme", "--email", "ada@example.com")
-	cfg := LoadConfig(getenv)
+	cfg := mustConfig(t, getenv)
 	for round := 0; round < 2; round++ {
 		base, stop := startServe(t, cfg)
 		if code, me := getMe(t, base, boot["token"]); code != 200 || me["id"] != boot["user_id"] {
@@ -117,7 +117,7 @@ func TestServeTwoReplicasSharePostgres(t *testing.T) {
 		"DATABASE_URL":            url + sep + "search_path=" + schema,
 		"REPLICAS_ENCRYPTION_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
 	})
-	cfg := LoadConfig(getenv)
+	cfg := mustConfig(t, getenv)
 	// Both start (and migrate) at once.
 	type started struct {
 		base string
@@ -157,7 +157,7 @@ func TestAdminLoginLink(t *testing.T) {
 	if !strings.Contains(link, "/api/v1/login-links/rpk_") || strings.Contains(link, "\n") {
 		t.Fatalf("login link = %q", link)
 	}
-	base, stop := startServe(t, LoadConfig(getenv))
+	base, stop := startServe(t, mustConfig(t, getenv))
 	defer stop()
 	_, path, _ := strings.Cut(link, "/api/v1/")
 	redeem := func() (int, map[string]any) {

@@ -38,7 +38,7 @@ func TestRefreshStormThreeProcesses(t *testing.T) {
 	// Seed through the app itself: org, user, an OAuth credential 1 minute
 	// from expiry, and a workspace whose token we read back.
 	ctx := context.Background()
-	a, err := openApp(ctx, LoadConfig(func(k string) string { return vars[k] }), sqldbtest.Logger(), queueInsertOnly)
+	a, err := openApp(ctx, mustConfig(t, func(k string) string { return vars[k] }), sqldbtest.Logger(), queueInsertOnly)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,25 +20,28 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
-// Config is the GitHub App.
+// Config is the GitHub App, fully specified by the caller: New applies no
+// defaults. AppID 0 or an empty PrivateKey means no App (no replies, no
+// reactions); an empty WebhookSecret refuses every delivery.
 type Config struct {
 	AppID         int64
-	PrivateKey    []byte // PEM
-	WebhookSecret string
+	PrivateKey    secret.Secret // PEM
+	WebhookSecret secret.Secret
 	ClientID      string
-	ClientSecret  string
+	ClientSecret  secret.Secret
 	AppSlug       string
-	BotLogin      string // the mentioned handle, default "tryreplicas"
-	APIURL        string // every API call goes here
-	WebURL        string
-	PublicURL     string // the gateway's, for links in replies and OAuth callbacks
-	StateKey      []byte // signs connect and relink states
+	BotLogin      string        // the mentioned handle, without @ (required)
+	APIURL        string        // every API call goes here (required)
+	WebURL        string        // OAuth and install pages
+	PublicURL     string        // the gateway's, for links in replies and OAuth callbacks
+	StateKey      secret.Secret // signs connect and relink states
 }
 
 // App is the integration.
@@ -53,16 +56,14 @@ type App struct {
 	states    *oauthstate.Store
 }
 
-// New wires the App and registers its jobs on q.
+// New wires the App and registers its jobs on q. A Config without BotLogin
+// or APIURL is a bug in the caller, so New panics.
 func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slog.Logger) *App {
-	if cfg.BotLogin == "" {
-		cfg.BotLogin = "tryreplicas"
-	}
-	if cfg.APIURL == "" {
-		cfg.APIURL = "https://api.github.com/"
+	if cfg.BotLogin == "" || cfg.APIURL == "" {
+		panic("github.New: Config.BotLogin and Config.APIURL are required")
 	}
 	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport,
-		states: oauthstate.New(cfg.StateKey)}
+		states: oauthstate.New(cfg.StateKey.Bytes())}
 	queue.AddWorker(q, &reactWorker{a: a})
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &autoLinkWorker{a: a})
@@ -99,7 +100,7 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 	if a.cfg.WebhookSecret == "" {
 		return intake.Delivery{}, errNoSecret
 	}
-	want := Sign(a.cfg.WebhookSecret, body)
+	want := Sign(a.cfg.WebhookSecret.Reveal(), body)
 	if !hmac.Equal([]byte(want), []byte(h.Get(SignatureHeader))) {
 		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "bad_signature", "X-Hub-Signature-256 does not match the body")
 	}
@@ -131,7 +132,7 @@ func (a *App) client(installationID int64) (*gh.Client, error) {
 	if a.cfg.AppID == 0 || len(a.cfg.PrivateKey) == 0 {
 		return nil, fmt.Errorf("github: the App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)")
 	}
-	itr, err := ghinstallation.New(a.transport, a.cfg.AppID, installationID, a.cfg.PrivateKey)
+	itr, err := ghinstallation.New(a.transport, a.cfg.AppID, installationID, a.cfg.PrivateKey.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("github: installation transport: %w", err)
 	}

@@ -26,7 +26,7 @@ import (
 func (a *App) oauthConfig(redirect string) *oauth2.Config {
 	web := strings.TrimRight(a.cfg.WebURL, "/")
 	return &oauth2.Config{
-		ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret, RedirectURL: redirect,
+		ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret.Reveal(), RedirectURL: redirect,
 		// AuthStyle is explicit: auto-detection re-POSTs the same code after an error.
 		Endpoint: oauth2.Endpoint{AuthURL: web + "/login/oauth/authorize", TokenURL: web + "/login/oauth/access_token", AuthStyle: oauth2.AuthStyleInParams},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
@@ -87,8 +88,8 @@ func newEnv(t *testing.T, db *sqldb.DB) *env {
 		t.Fatal(err)
 	}
 	e := &env{db: db, q: q, fake: fake, ids: identity.NewStore()}
-	cfg := Config{AppID: 42, PrivateKey: fake.PrivateKey, WebhookSecret: "sec", AppSlug: "tryreplicas", APIURL: fake.URL,
-		PublicURL: "https://gw.example/", StateKey: []byte("0123456789abcdef0123456789abcdef")}
+	cfg := Config{AppID: 42, PrivateKey: secret.Secret(fake.PrivateKey), WebhookSecret: "sec", AppSlug: "tryreplicas", BotLogin: "tryreplicas",
+		APIURL: fake.URL, PublicURL: "https://gw.example/", StateKey: "0123456789abcdef0123456789abcdef"}
 	e.app = New(cfg, db, e.ids, q, sqldbtest.Logger())
 	org, err := e.ids.CreateOrg(ctx, db, "acme", "Acme")
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/integrations/github/githubtest"
@@ -156,8 +157,8 @@ func TestWrongAppKeyIsRefused(t *testing.T) {
 	}
 	other := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	for _, cfg := range []Config{
-		{AppID: 42, PrivateKey: other, APIURL: fake.URL},
-		{AppID: 43, PrivateKey: fake.PrivateKey, APIURL: fake.URL},
+		{AppID: 42, PrivateKey: secret.Secret(other), APIURL: fake.URL},
+		{AppID: 43, PrivateKey: secret.Secret(fake.PrivateKey), APIURL: fake.URL},
 	} {
 		a := &App{cfg: cfg, transport: fake.Client().Transport}
 		job := &river.Job[ReactArgs]{Args: ReactArgs{InstallationID: 1, Repository: "Codertocat/Hello-World", CommentKind: "issue_comment", CommentID: 1}}
@@ -166,7 +167,7 @@ func TestWrongAppKeyIsRefused(t *testing.T) {
 		}
 	}
 	// The right key works against the same server.
-	a := &App{cfg: Config{AppID: 42, PrivateKey: fake.PrivateKey, APIURL: fake.URL}, transport: fake.Client().Transport}
+	a := &App{cfg: Config{AppID: 42, PrivateKey: secret.Secret(fake.PrivateKey), APIURL: fake.URL}, transport: fake.Client().Transport}
 	job := &river.Job[CommentArgs]{Args: CommentArgs{InstallationID: 1, Repository: "Codertocat/Hello-World", PullRequest: 1, Body: "hello"}}
 	if err := (&commentWorker{a: a}).Work(context.Background(), job); err != nil {
 		t.Fatal(err)

@@ -54,7 +54,7 @@ func PeriodicRecovery() *river.PeriodicJob {
 
 // appClient is a go-github client authenticated as the App (JWT).
 func (a *App) appClient() (*gh.Client, error) {
-	atr, err := ghinstallation.NewAppsTransport(a.transport, a.cfg.AppID, a.cfg.PrivateKey)
+	atr, err := ghinstallation.NewAppsTransport(a.transport, a.cfg.AppID, a.cfg.PrivateKey.Bytes())
 	if err != nil {
 		return nil, fmt.Errorf("github: app transport: %w", err)
 	}

@@ -10,10 +10,11 @@ import (
 	"testing"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/secret"
 )
 
-func verifier(secret string) *App {
-	return &App{cfg: Config{WebhookSecret: secret, BotLogin: "tryreplicas"}}
+func verifier(webhookSecret string) *App {
+	return &App{cfg: Config{WebhookSecret: secret.Secret(webhookSecret), BotLogin: "tryreplicas"}}
 }
 
 func headers(event, sig string) http.Header {

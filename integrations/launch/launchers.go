@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tryreplicas/gateway/gateway/secret"
 )
 
 // Request is the launch request body.
@@ -72,7 +74,7 @@ const (
 // HTTPLauncher POSTs launch requests signed with Standard Webhooks headers.
 type HTTPLauncher struct {
 	URL    string
-	Secret string // "whsec_<base64>" or raw
+	Secret secret.Secret // "whsec_<base64>" or raw
 	Client *http.Client
 	Now    func() time.Time
 }
@@ -118,7 +120,7 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("webhook-id", id)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", SignStandardWebhook(l.Secret, id, ts, body))
+	req.Header.Set("webhook-signature", SignStandardWebhook(l.Secret.Reveal(), id, ts, body))
 	client := l.Client
 	if client == nil {
 		client = http.DefaultClient

@@ -153,7 +153,7 @@ func newEnv(t *testing.T, db *sqldb.DB, token string) *env {
 			t.Fatal(err)
 		}
 	}
-	e.app = &App{cfg: Config{WebhookSecret: "sec", APIURL: fake.URL, TokenURL: fake.URL + "/oauth/token", PublicURL: "https://gw.example"},
+	e.app = &App{cfg: Config{WebhookSecret: "sec", APIURL: fake.URL, AuthorizeURL: fake.URL + "/oauth/authorize", TokenURL: fake.URL + "/oauth/token", PublicURL: "https://gw.example"},
 		db: db, ids: ids, store: NewStore(e.sealer), log: sqldbtest.Logger(), http: &http.Client{Timeout: 5 * time.Second}, now: time.Now}
 	if _, err := e.app.ConnectToken(ctx, org.ID, "", token, "", "system"); err != nil {
 		t.Fatal(err)

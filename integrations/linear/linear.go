@@ -21,6 +21,7 @@ import (
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/intake"
@@ -29,14 +30,14 @@ import (
 
 // Config is the Linear app.
 type Config struct {
-	WebhookSecret string
+	WebhookSecret secret.Secret // empty refuses every delivery
 	ClientID      string
-	ClientSecret  string
-	APIURL        string // GraphQL endpoint
-	AuthorizeURL  string // OAuth authorize (default https://linear.app/oauth/authorize)
-	TokenURL      string // OAuth token (default https://api.linear.app/oauth/token)
-	PublicURL     string // the gateway's, for links and the OAuth callback
-	StateKey      []byte // signs OAuth states
+	ClientSecret  secret.Secret
+	APIURL        string        // GraphQL endpoint (required)
+	AuthorizeURL  string        // OAuth authorize (required)
+	TokenURL      string        // OAuth token (required)
+	PublicURL     string        // the gateway's, for links and the OAuth callback
+	StateKey      secret.Secret // signs OAuth states
 }
 
 // Installations finds the GitHub installation, bound to orgID, that holds
@@ -59,19 +60,15 @@ type App struct {
 	states *oauthstate.Store
 }
 
-// New wires the integration and registers its jobs on q.
+// New wires the integration and registers its jobs on q. The Config is
+// fully specified by the caller: one without APIURL, AuthorizeURL or
+// TokenURL is a bug in the caller, so New panics.
 func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, repos Installations, q *queue.Queue, log *slog.Logger) *App {
-	if cfg.APIURL == "" {
-		cfg.APIURL = "https://api.linear.app/graphql"
-	}
-	if cfg.AuthorizeURL == "" {
-		cfg.AuthorizeURL = "https://linear.app/oauth/authorize"
-	}
-	if cfg.TokenURL == "" {
-		cfg.TokenURL = "https://api.linear.app/oauth/token"
+	if cfg.APIURL == "" || cfg.AuthorizeURL == "" || cfg.TokenURL == "" {
+		panic("linear.New: Config.APIURL, Config.AuthorizeURL and Config.TokenURL are required")
 	}
 	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(sealer), repos: repos, queue: q, log: log.With("integration", "linear"),
-		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now, states: oauthstate.New(cfg.StateKey)}
+		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now, states: oauthstate.New(cfg.StateKey.Bytes())}
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &activityWorker{a: a})
 	return a
@@ -112,7 +109,7 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "unauthorized", "LINEAR_WEBHOOK_SECRET is not configured: every Linear delivery is refused")
 	}
 	got, err := hex.DecodeString(strings.TrimSpace(h.Get(SignatureHeader)))
-	want, _ := hex.DecodeString(Sign(a.cfg.WebhookSecret, body))
+	want, _ := hex.DecodeString(Sign(a.cfg.WebhookSecret.Reveal(), body))
 	if err != nil || !hmac.Equal(got, want) {
 		return intake.Delivery{}, errs.New(errs.ErrUnauthorized, "bad_signature", "Linear-Signature does not match the body")
 	}

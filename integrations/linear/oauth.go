@@ -28,7 +28,7 @@ const refreshMargin = 5 * time.Minute
 
 func (a *App) oauthConfig() *oauth2.Config {
 	return &oauth2.Config{
-		ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret,
+		ClientID: a.cfg.ClientID, ClientSecret: a.cfg.ClientSecret.Reveal(),
 		RedirectURL: strings.TrimRight(a.cfg.PublicURL, "/") + "/oauth/linear/callback",
 		Scopes:      []string{Scopes},
 		// AuthStyle is explicit: auto-detection re-POSTs the same refresh token after an error.

@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/secret"
 )
 
 var now = time.Date(2026, 11, 28, 10, 15, 2, 200_000_000, time.UTC)
 
-func app(secret string) *App {
-	return &App{cfg: Config{WebhookSecret: secret}, now: func() time.Time { return now }}
+func app(webhookSecret string) *App {
+	return &App{cfg: Config{WebhookSecret: secret.Secret(webhookSecret)}, now: func() time.Time { return now }}
 }
 
 func body(ts time.Time) []byte {
