@@ -11,7 +11,7 @@ import (
 
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/retention"
 	"github.com/tryreplicas/gateway/gateway/secret"
@@ -74,7 +74,7 @@ type app struct {
 	log      *slog.Logger
 	db       *sqldb.DB
 	queue    *queue.Queue
-	server   *gateway.Server
+	server   *httpapi.Server
 	identity *identity.Store
 	keys     *credstore.Keyring
 	creds    *credstore.Store
@@ -190,9 +190,9 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
-	a.server = gateway.New(gateway.Deps{
+	a.server = httpapi.New(httpapi.Deps{
 		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds, WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
-		Webhooks:   map[string]gateway.WebhookVerifier{"github": a.github, "linear": a.linear},
+		Webhooks:   map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
 		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL,
 	})

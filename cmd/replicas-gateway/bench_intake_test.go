@@ -27,7 +27,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -49,7 +49,7 @@ type loadResult struct {
 // bareVerifier answers 200 to a correctly signed body and does nothing else.
 func bareVerifier() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, gateway.WebhookBodyLimit))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, httpapi.WebhookBodyLimit))
 		if err != nil {
 			http.Error(w, "body", http.StatusRequestEntityTooLarge)
 			return

@@ -1,4 +1,4 @@
-package gateway_test
+package httpapi_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -83,7 +83,7 @@ func TestCreateWorkspaceRepositoryMustBeInstalled(t *testing.T) {
 			t.Fatal(err)
 		}
 		ws := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws}).Handler()
 
 		cases := []struct {
 			name, org, token, repo string

@@ -1,4 +1,4 @@
-package gateway_test
+package httpapi_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -56,7 +56,7 @@ func TestWorkspacesAPI(t *testing.T) {
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
 		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, gh, keys,
 			&launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
 
 		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 

@@ -1,4 +1,4 @@
-package gateway_test
+package httpapi_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
@@ -47,7 +47,7 @@ func newServer(t *testing.T, db *sqldb.DB) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Credentials: credstore.NewStore(keys, ids), PublicURL: "http://gateway.test"}).Handler()
+	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Credentials: credstore.NewStore(keys, ids), PublicURL: "http://gateway.test"}).Handler()
 }
 
 // org is a bootstrapped org with its first admin and the admin's token.
@@ -445,7 +445,7 @@ func TestBodyLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := `{"email":"b@example.com","name":"` + strings.Repeat("x", gateway.APIBodyLimit) + `"}`
+	big := `{"email":"b@example.com","name":"` + strings.Repeat("x", httpapi.APIBodyLimit) + `"}`
 	code, body := call(t, newServer(t, db), "POST", "/api/v1/orgs/"+org.ID+"/members", tok, big)
 	if code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body = %d %v", code, body)

@@ -1,5 +1,5 @@
 // Deliveries: what each webhook delivery led to, and replay (admins).
-package gateway
+package httpapi
 
 import (
 	"context"

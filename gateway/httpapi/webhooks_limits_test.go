@@ -1,6 +1,6 @@
 // Bounded webhook intake: each source's body cap (GitHub's own 25 MB
 // maximum, 1 MB for Linear) and the cap on requests received at once.
-package gateway_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/integrations/intake"
 )
@@ -37,8 +37,8 @@ func (m *memDeliveries) Replay(context.Context, string) error { return nil }
 
 func limitsHandler(maxInflight int) (http.Handler, *memDeliveries) {
 	m := &memDeliveries{}
-	h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), Deliveries: m, WebhookMaxInflight: maxInflight,
-		Webhooks: map[string]gateway.WebhookVerifier{"github": headerVerifier{}, "linear": headerVerifier{}}}).Handler()
+	h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), Deliveries: m, WebhookMaxInflight: maxInflight,
+		Webhooks: map[string]httpapi.WebhookVerifier{"github": headerVerifier{}, "linear": headerVerifier{}}}).Handler()
 	return h, m
 }
 
@@ -50,12 +50,12 @@ func TestWebhookBodyCapBySource(t *testing.T) {
 		size   int
 		status int
 	}{
-		{"linear", gateway.SmallWebhookBodyLimit, 200},
-		{"linear", gateway.SmallWebhookBodyLimit + 1, 413},
+		{"linear", httpapi.SmallWebhookBodyLimit, 200},
+		{"linear", httpapi.SmallWebhookBodyLimit + 1, 413},
 		{"linear", 5 << 20, 413},
-		{"github", gateway.SmallWebhookBodyLimit + 1, 200},
-		{"github", gateway.WebhookBodyLimit, 200},
-		{"github", gateway.WebhookBodyLimit + 1, 413},
+		{"github", httpapi.SmallWebhookBodyLimit + 1, 200},
+		{"github", httpapi.WebhookBodyLimit, 200},
+		{"github", httpapi.WebhookBodyLimit + 1, 413},
 	}
 	for _, tc := range cases {
 		rec := postWebhook(t, h, "/webhooks/"+tc.source, "good", "d-size", bytes.Repeat([]byte("x"), tc.size))

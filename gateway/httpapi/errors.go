@@ -1,6 +1,6 @@
 // The one place that turns an error into an HTTP status and the SPEC's body
 // {"error":"<code>","message":"<sentence>"}.
-package gateway
+package httpapi
 
 import (
 	"errors"

@@ -2,7 +2,7 @@
 // record, answer 200 accepted/duplicate; 401/400 from the verifier; 404 for
 // an integration that is not configured; 413; 503 with Retry-After when the
 // database is gone; listing and replay for admins of the delivery's org.
-package gateway_test
+package httpapi_test
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/tryreplicas/gateway/gateway"
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -103,8 +103,8 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 		svc.AddSource(orgSource{orgA.ID})
 		events, unsubscribe := q.Subscribe(river.EventKindJobCompleted)
 		defer unsubscribe()
-		h := gateway.New(gateway.Deps{Logger: log, DB: db, Identity: ids, Deliveries: svc,
-			Webhooks: map[string]gateway.WebhookVerifier{"test": headerVerifier{}}}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: log, DB: db, Identity: ids, Deliveries: svc,
+			Webhooks: map[string]httpapi.WebhookVerifier{"test": headerVerifier{}}}).Handler()
 
 		payload := []byte(`{"action":"created"}`)
 		for _, want := range []string{"accepted", "duplicate", "duplicate"} {
@@ -115,7 +115,7 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 			if got := decode(t, rec); len(got) != 2 || got["status"] != want || got["delivery_id"] != "d-1" {
 				t.Fatalf("answer %v, want exactly status %q and delivery_id d-1", got, want)
 			}
-			if rec.Header().Get(gateway.RequestIDHeader) == "" {
+			if rec.Header().Get(httpapi.RequestIDHeader) == "" {
 				t.Fatal("webhook answer has no request id")
 			}
 		}
@@ -130,7 +130,7 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 			{"malformed", "/webhooks/test", "garbled", payload, 400, "invalid_request"},
 			{"no delivery id", "/webhooks/test", "good", payload, 400, "invalid_request"},
 			{"not configured", "/webhooks/linear", "good", payload, 404, "not_configured"},
-			{"too large", "/webhooks/test", "good", bytes.Repeat([]byte("x"), gateway.WebhookBodyLimit+1), 413, "too_large"},
+			{"too large", "/webhooks/test", "good", bytes.Repeat([]byte("x"), httpapi.WebhookBodyLimit+1), 413, "too_large"},
 		}
 		for _, tt := range refusals {
 			id := "d-refused"

@@ -1,4 +1,4 @@
-package gateway_test
+package httpapi_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway"
+	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -64,7 +64,7 @@ func TestWorkspaceCancelAndTokenLife(t *testing.T) {
 		gh := github.NewStore()
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
 		svc := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := gateway.New(gateway.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: svc}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: svc}).Handler()
 
 		create := func(token string) (id, wsToken string) {
 			t.Helper()
