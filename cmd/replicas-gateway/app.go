@@ -191,9 +191,10 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
 	a.server = httpapi.New(httpapi.Deps{
-		Logger: log, DB: db, Identity: a.identity, Credentials: a.creds, WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
-		Webhooks:   map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
-		Deliveries: a.intake, Workspaces: a.launch, GitHub: a.github.Store(), Linear: a.linear,
+		Logger: log, DB: db, Identity: identity.NewService(db, a.identity), Credentials: credstore.NewService(db, a.creds, a.identity),
+		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
+		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
+		Deliveries:         a.intake, Workspaces: a.launch, GitHub: a.github, Linear: a.linear,
 		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL,
 	})
 	return a, nil

@@ -1,6 +1,6 @@
 // Command replicas-gateway runs the Replicas integration gateway and its
-// admin tools. main only sets up signals and calls run; each subcommand lives
-// in its own file.
+// admin tools. main only sets gin's process-wide mode, sets up signals and
+// calls run; each subcommand lives in its own file.
 package main
 
 import (
@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gin-gonic/gin"
 )
 
 const usage = `usage: replicas-gateway <command> [flags]
@@ -26,6 +28,9 @@ commands:
 `
 
 func main() {
+	// gin's mode is process-wide; release mode keeps its debug lines (every
+	// route at start-up) out of the logs.
+	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {

@@ -9,17 +9,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
-// CredentialStore is what the credential endpoints need.
-type CredentialStore interface {
-	Put(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
-	Find(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string) (credstore.Credential, error)
-	List(ctx context.Context, q sqldb.Querier, o credstore.Owner) ([]credstore.Credential, error)
-	Delete(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent, method string, by credstore.Change) error
-	Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (credstore.Resolution, error)
-	SetPreference(ctx context.Context, q sqldb.Querier, o credstore.Owner, agent string, by credstore.Change) error
+// CredentialService is what the credential endpoints need (credstore.Service).
+type CredentialService interface {
+	Put(ctx context.Context, o credstore.Owner, agent, method string, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
+	Find(ctx context.Context, o credstore.Owner, agent, method string) (credstore.Credential, error)
+	List(ctx context.Context, o credstore.Owner) ([]credstore.Credential, error)
+	Delete(ctx context.Context, o credstore.Owner, agent, method string, by credstore.Change) error
+	ResolveMember(ctx context.Context, orgID, userID, agent string) (credstore.Resolution, error)
+	SetPreference(ctx context.Context, o credstore.Owner, agent string, by credstore.Change) error
 }
 
 func (s *Server) credentialRoutes(r *gin.RouterGroup) {
@@ -62,7 +61,7 @@ func (s *Server) myCredentials(h credHandler) func(*gin.Context) error {
 }
 
 func (s *Server) listCredentials(c *gin.Context, owner credstore.Owner, _ credstore.Change) error {
-	cs, err := s.Credentials.List(c.Request.Context(), s.DB, owner)
+	cs, err := s.Credentials.List(c.Request.Context(), owner)
 	if err != nil {
 		return err
 	}
@@ -75,13 +74,7 @@ func (s *Server) putCredential(c *gin.Context, owner credstore.Owner, by credsto
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	var cred credstore.Credential
-	err := s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		var err error
-		cred, err = s.Credentials.Put(ctx, tx, owner, c.Param("agent"), c.Param("method"), in, by)
-		return err
-	})
+	cred, err := s.Credentials.Put(c.Request.Context(), owner, c.Param("agent"), c.Param("method"), in, by)
 	if err != nil {
 		return err
 	}
@@ -90,7 +83,7 @@ func (s *Server) putCredential(c *gin.Context, owner credstore.Owner, by credsto
 }
 
 func (s *Server) getCredential(c *gin.Context, owner credstore.Owner, _ credstore.Change) error {
-	cred, err := s.Credentials.Find(c.Request.Context(), s.DB, owner, c.Param("agent"), c.Param("method"))
+	cred, err := s.Credentials.Find(c.Request.Context(), owner, c.Param("agent"), c.Param("method"))
 	if err != nil {
 		return err
 	}
@@ -99,11 +92,7 @@ func (s *Server) getCredential(c *gin.Context, owner credstore.Owner, _ credstor
 }
 
 func (s *Server) deleteCredential(c *gin.Context, owner credstore.Owner, by credstore.Change) error {
-	ctx := c.Request.Context()
-	err := s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		return s.Credentials.Delete(ctx, tx, owner, c.Param("agent"), c.Param("method"), by)
-	})
-	if err != nil {
+	if err := s.Credentials.Delete(c.Request.Context(), owner, c.Param("agent"), c.Param("method"), by); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -137,8 +126,7 @@ func (s *Server) setOrgPreference(c *gin.Context) error {
 }
 
 func (s *Server) setPreference(c *gin.Context, owner credstore.Owner, agent string, by credstore.Change, field string) error {
-	ctx := c.Request.Context()
-	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Credentials.SetPreference(ctx, tx, owner, agent, by) }); err != nil {
+	if err := s.Credentials.SetPreference(c.Request.Context(), owner, agent, by); err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{field: agent})
@@ -156,11 +144,7 @@ func (s *Server) resolveChain(c *gin.Context) error {
 	if userID != p.UserID && !p.IsAdmin() {
 		return errAdminOnly
 	}
-	ctx := c.Request.Context()
-	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, userID); err != nil {
-		return err
-	}
-	res, err := s.Credentials.Resolve(ctx, s.DB, p.OrgID, userID, c.Query("agent"))
+	res, err := s.Credentials.ResolveMember(c.Request.Context(), p.OrgID, userID, queryParam(c, "agent"))
 	if err != nil {
 		return err
 	}

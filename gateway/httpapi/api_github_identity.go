@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
-	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
 )
@@ -24,7 +23,7 @@ type GitHubConnect interface {
 	Disconnect(ctx context.Context, orgID, adminID string, installationID int64) error
 	RelinkURL(ctx context.Context, orgID, userID string) (string, error)
 	Callback(ctx context.Context, state, code string) (identity.GitHubLink, error)
-	ResolveLogin(ctx context.Context, login string) (int64, error)
+	LinkMember(ctx context.Context, r github.MemberLink) (identity.GitHubLink, error)
 }
 
 func (s *Server) githubIdentityRoutes(r *gin.Engine, user *gin.RouterGroup) {
@@ -56,14 +55,14 @@ func (s *Server) githubConnect(c *gin.Context) error {
 }
 
 func (s *Server) githubSetup(c *gin.Context) error {
-	id, err := strconv.ParseInt(c.Query("installation_id"), 10, 64)
+	id, err := strconv.ParseInt(queryParam(c, "installation_id"), 10, 64)
 	if err != nil {
 		return errs.Invalid("installation_id must be a number")
 	}
-	if a := c.Query("setup_action"); a != "install" && a != "update" {
+	if a := queryParam(c, "setup_action"); a != "install" && a != "update" {
 		return errs.Invalid("setup_action must be install or update")
 	}
-	res, err := s.Connect.Setup(c.Request.Context(), github.SetupRequest{InstallationID: id, Action: c.Query("setup_action"), State: c.Query("state"), Code: c.Query("code")})
+	res, err := s.Connect.Setup(c.Request.Context(), github.SetupRequest{InstallationID: id, Action: queryParam(c, "setup_action"), State: queryParam(c, "state"), Code: queryParam(c, "code")})
 	if err != nil {
 		return err
 	}
@@ -98,7 +97,7 @@ func (s *Server) githubRelink(c *gin.Context) error {
 }
 
 func (s *Server) githubCallback(c *gin.Context) error {
-	link, err := s.Connect.Callback(c.Request.Context(), c.Query("state"), c.Query("code"))
+	link, err := s.Connect.Callback(c.Request.Context(), queryParam(c, "state"), queryParam(c, "code"))
 	if err != nil {
 		return err
 	}
@@ -111,7 +110,7 @@ func identityView(l identity.GitHubLink) gin.H {
 }
 
 func (s *Server) myIdentities(c *gin.Context) error {
-	l, err := s.Identity.GitHubLinkOf(c.Request.Context(), s.DB, principal(c).UserID)
+	l, err := s.Identity.GitHubLinkOf(c.Request.Context(), principal(c).UserID)
 	list := []gin.H{}
 	switch {
 	case err == nil:
@@ -124,9 +123,7 @@ func (s *Server) myIdentities(c *gin.Context) error {
 }
 
 func (s *Server) unlinkMine(c *gin.Context) error {
-	p := principal(c)
-	ctx := c.Request.Context()
-	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, p.UserID, p.UserID, p.OrgID) }); err != nil {
+	if err := s.Identity.UnlinkOwnGitHub(c.Request.Context(), principal(c)); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -148,21 +145,8 @@ func (s *Server) adminLink(c *gin.Context) error {
 	if req.Login == "" {
 		return errs.Invalid("login is required")
 	}
-	ctx := c.Request.Context()
-	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, c.Param("user")); err != nil {
-		return err
-	}
-	if req.GitHubID == 0 {
-		if req.GitHubID, err = s.Connect.ResolveLogin(ctx, req.Login); err != nil {
-			return err
-		}
-	}
-	var link identity.GitHubLink
-	err = s.DB.InTx(ctx, func(tx sqldb.Tx) (err error) {
-		link, err = s.Identity.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: c.Param("user"), GitHubID: req.GitHubID, Login: req.Login,
-			Via: identity.LinkedViaAdmin, ActorID: p.Actor(), OrgID: p.OrgID})
-		return err
-	})
+	link, err := s.Connect.LinkMember(c.Request.Context(), github.MemberLink{OrgID: p.OrgID, ActorID: p.Actor(), UserID: c.Param("user"),
+		Login: req.Login, GitHubID: req.GitHubID})
 	if err != nil {
 		return err
 	}
@@ -175,11 +159,7 @@ func (s *Server) adminUnlink(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	if _, err := s.Identity.Member(ctx, s.DB, p.OrgID, c.Param("user")); err != nil {
-		return err
-	}
-	if err := s.DB.InTx(ctx, func(tx sqldb.Tx) error { return s.Identity.UnlinkGitHub(ctx, tx, c.Param("user"), p.Actor(), p.OrgID) }); err != nil {
+	if err := s.Identity.UnlinkMemberGitHub(c.Request.Context(), p, c.Param("user")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)

@@ -4,12 +4,38 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/identity"
 )
+
+// IdentityService is what authentication and the account endpoints need
+// (identity.Service).
+type IdentityService interface {
+	Authenticate(ctx context.Context, token string) (identity.Principal, error)
+	Me(ctx context.Context, p identity.Principal) (identity.User, identity.Org, error)
+	IssueOwnToken(ctx context.Context, by identity.Principal, org string) (string, identity.TokenInfo, error)
+	OwnTokens(ctx context.Context, by identity.Principal) ([]identity.TokenInfo, error)
+	RevokeOwnToken(ctx context.Context, by identity.Principal, tokenID string) error
+	Invite(ctx context.Context, by identity.Principal, email, name string, role identity.Role) (identity.Invitation, error)
+	Members(ctx context.Context, orgID string) ([]identity.Member, error)
+	SetRole(ctx context.Context, by identity.Principal, userID string, role identity.Role) (identity.Member, error)
+	RemoveMember(ctx context.Context, by identity.Principal, userID string) error
+	Invitations(ctx context.Context, orgID string) ([]identity.Invitation, error)
+	RevokeInvitation(ctx context.Context, by identity.Principal, id string) error
+	AcceptInvitation(ctx context.Context, caller *identity.Principal, token string) (identity.Acceptance, error)
+	RedeemLoginLink(ctx context.Context, token, org string) (identity.Acceptance, error)
+	IssueOrgToken(ctx context.Context, by identity.Principal, name string) (string, identity.TokenInfo, error)
+	OrgTokens(ctx context.Context, orgID string) ([]identity.TokenInfo, error)
+	RevokeOrgToken(ctx context.Context, by identity.Principal, tokenID string) error
+	AuditLog(ctx context.Context, orgID string, limit int) ([]identity.AuditEntry, error)
+	GitHubLinkOf(ctx context.Context, userID string) (identity.GitHubLink, error)
+	UnlinkOwnGitHub(ctx context.Context, by identity.Principal) error
+	UnlinkMemberGitHub(ctx context.Context, by identity.Principal, userID string) error
+}
 
 func (s *Server) identityRoutes(public, r *gin.RouterGroup) {
 	r.GET("/me", s.h(s.getMe))
@@ -40,12 +66,7 @@ type meResponse struct {
 
 func (s *Server) getMe(c *gin.Context) error {
 	p := principal(c)
-	ctx := c.Request.Context()
-	u, err := s.Identity.User(ctx, s.DB, p.UserID)
-	if err != nil {
-		return err
-	}
-	org, err := s.Identity.Org(ctx, s.DB, p.OrgID)
+	u, org, err := s.Identity.Me(c.Request.Context(), p)
 	if err != nil {
 		return err
 	}
@@ -62,7 +83,7 @@ func (s *Server) issueOwnToken(c *gin.Context) error {
 	if err := bindOptionalJSON(c, &req); err != nil {
 		return err
 	}
-	token, info, err := s.Identity.IssueOwnToken(c.Request.Context(), s.DB, principal(c), req.Org)
+	token, info, err := s.Identity.IssueOwnToken(c.Request.Context(), principal(c), req.Org)
 	if err != nil {
 		return err
 	}
@@ -71,7 +92,7 @@ func (s *Server) issueOwnToken(c *gin.Context) error {
 }
 
 func (s *Server) listOwnTokens(c *gin.Context) error {
-	list, err := s.Identity.OwnTokens(c.Request.Context(), s.DB, principal(c))
+	list, err := s.Identity.OwnTokens(c.Request.Context(), principal(c))
 	if err != nil {
 		return err
 	}
@@ -80,7 +101,7 @@ func (s *Server) listOwnTokens(c *gin.Context) error {
 }
 
 func (s *Server) revokeOwnToken(c *gin.Context) error {
-	if err := s.Identity.RevokeOwnToken(c.Request.Context(), s.DB, principal(c), c.Param("token")); err != nil {
+	if err := s.Identity.RevokeOwnToken(c.Request.Context(), principal(c), c.Param("token")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -107,7 +128,7 @@ func (s *Server) inviteMember(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	inv, err := s.Identity.Invite(c.Request.Context(), s.DB, p, req.Email, req.Name, req.Role)
+	inv, err := s.Identity.Invite(c.Request.Context(), p, req.Email, req.Name, req.Role)
 	if err != nil {
 		return err
 	}
@@ -120,7 +141,7 @@ func (s *Server) listMembers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, err := s.Identity.Members(c.Request.Context(), s.DB, p.OrgID)
+	ms, err := s.Identity.Members(c.Request.Context(), p.OrgID)
 	if err != nil {
 		return err
 	}
@@ -141,7 +162,7 @@ func (s *Server) setRole(c *gin.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.Identity.SetRole(c.Request.Context(), s.DB, p, c.Param("user"), req.Role)
+	m, err := s.Identity.SetRole(c.Request.Context(), p, c.Param("user"), req.Role)
 	if err != nil {
 		return err
 	}
@@ -154,7 +175,7 @@ func (s *Server) removeMember(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Identity.RemoveMember(c.Request.Context(), s.DB, p, c.Param("user")); err != nil {
+	if err := s.Identity.RemoveMember(c.Request.Context(), p, c.Param("user")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -166,7 +187,7 @@ func (s *Server) listInvitations(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.Identity.Invitations(c.Request.Context(), s.DB, p.OrgID)
+	list, err := s.Identity.Invitations(c.Request.Context(), p.OrgID)
 	if err != nil {
 		return err
 	}
@@ -179,7 +200,7 @@ func (s *Server) revokeInvitation(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Identity.RevokeInvitation(c.Request.Context(), s.DB, p, c.Param("invitation")); err != nil {
+	if err := s.Identity.RevokeInvitation(c.Request.Context(), p, c.Param("invitation")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -197,7 +218,7 @@ func (s *Server) acceptInvitation(c *gin.Context) error {
 		p := principal(c)
 		caller = &p
 	}
-	acc, err := s.Identity.AcceptInvitation(c.Request.Context(), s.DB, caller, c.Param("token"))
+	acc, err := s.Identity.AcceptInvitation(c.Request.Context(), caller, c.Param("token"))
 	if err != nil {
 		return err
 	}
@@ -214,7 +235,7 @@ func (s *Server) redeemLoginLink(c *gin.Context) error {
 	if err := bindOptionalJSON(c, &req); err != nil {
 		return err
 	}
-	acc, err := s.Identity.RedeemLoginLink(c.Request.Context(), s.DB, c.Param("token"), req.Org)
+	acc, err := s.Identity.RedeemLoginLink(c.Request.Context(), c.Param("token"), req.Org)
 	if err != nil {
 		return err
 	}
@@ -235,7 +256,7 @@ func (s *Server) issueOrgToken(c *gin.Context) error {
 	if err := bindOptionalJSON(c, &req); err != nil {
 		return err
 	}
-	token, info, err := s.Identity.IssueOrgToken(c.Request.Context(), s.DB, p, req.Name)
+	token, info, err := s.Identity.IssueOrgToken(c.Request.Context(), p, req.Name)
 	if err != nil {
 		return err
 	}
@@ -248,7 +269,7 @@ func (s *Server) listOrgTokens(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.Identity.OrgTokens(c.Request.Context(), s.DB, p.OrgID)
+	list, err := s.Identity.OrgTokens(c.Request.Context(), p.OrgID)
 	if err != nil {
 		return err
 	}
@@ -261,7 +282,7 @@ func (s *Server) revokeToken(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Identity.RevokeOrgToken(c.Request.Context(), s.DB, p, c.Param("token")); err != nil {
+	if err := s.Identity.RevokeOrgToken(c.Request.Context(), p, c.Param("token")); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -273,7 +294,7 @@ func (s *Server) auditLog(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.Identity.AuditLog(c.Request.Context(), s.DB, p.OrgID, 200)
+	entries, err := s.Identity.AuditLog(c.Request.Context(), p.OrgID, 200)
 	if err != nil {
 		return err
 	}

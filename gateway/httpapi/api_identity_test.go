@@ -47,7 +47,7 @@ func newServer(t *testing.T, db *sqldb.DB) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Credentials: credstore.NewStore(keys, ids), PublicURL: "http://gateway.test"}).Handler()
+	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Credentials: credstore.NewService(db, credstore.NewStore(keys, ids), ids), PublicURL: "http://gateway.test"}).Handler()
 }
 
 // org is a bootstrapped org with its first admin and the admin's token.

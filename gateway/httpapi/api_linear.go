@@ -19,7 +19,8 @@ type LinearConnections interface {
 	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
 	Callback(ctx context.Context, state, code string) (linear.Connection, error)
 	MapTeam(ctx context.Context, orgID, team, repo string) error
-	Store() *linear.Store
+	Connection(ctx context.Context, orgID string) (linear.Connection, error)
+	Disconnect(ctx context.Context, orgID string) error
 }
 
 func (s *Server) linearRoutes(root *gin.Engine, r *gin.RouterGroup) {
@@ -61,7 +62,7 @@ func (s *Server) disconnectLinear(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Linear.Store().Disconnect(c.Request.Context(), s.DB, p.OrgID); err != nil {
+	if err := s.Linear.Disconnect(c.Request.Context(), p.OrgID); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -103,7 +104,7 @@ func (s *Server) linearConnectURL(c *gin.Context) error {
 }
 
 func (s *Server) linearCallback(c *gin.Context) error {
-	conn, err := s.Linear.Callback(c.Request.Context(), c.Query("state"), c.Query("code"))
+	conn, err := s.Linear.Callback(c.Request.Context(), queryParam(c, "state"), queryParam(c, "code"))
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func TestCreateWorkspaceRepositoryMustBeInstalled(t *testing.T) {
 			t.Fatal(err)
 		}
 		ws := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws}).Handler()
 
 		cases := []struct {
 			name, org, token, repo string

@@ -64,7 +64,7 @@ func TestWorkspaceCancelAndTokenLife(t *testing.T) {
 		gh := github.NewStore()
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
 		svc := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: svc}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: svc}).Handler()
 
 		create := func(token string) (id, wsToken string) {
 			t.Helper()

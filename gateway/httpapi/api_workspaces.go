@@ -9,18 +9,18 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
-	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
 // WorkspaceService is what the workspace endpoints need (launch.Service).
 type WorkspaceService interface {
-	LaunchTx(ctx context.Context, tx sqldb.Tx, t launch.Trigger) (launch.Workspace, error)
+	Launch(ctx context.Context, t launch.Trigger) (launch.Workspace, error)
+	List(ctx context.Context, by launch.Actor, user string, limit int) ([]launch.Workspace, error)
+	Workspace(ctx context.Context, id string, by launch.Actor) (launch.Workspace, error)
 	Update(ctx context.Context, id string, u launch.Update) (launch.Workspace, error)
 	Authenticate(ctx context.Context, token string) (launch.Workspace, error)
 	Cancel(ctx context.Context, id string, by launch.Actor) (launch.Workspace, error)
-	Store() *launch.Store
 }
 
 const workspaceKey = "replicas.workspace"
@@ -44,6 +44,11 @@ func (s *Server) authenticateWorkspace(c *gin.Context) error {
 	return nil
 }
 
+// actor is the caller as the launch package sees it.
+func actor(p identity.Principal) launch.Actor {
+	return launch.Actor{OrgID: p.OrgID, UserID: p.UserID, Admin: p.IsAdmin()}
+}
+
 // workspaceCaller is the workspace behind the token.
 func workspaceCaller(c *gin.Context) launch.Workspace {
 	w, _ := c.Get(workspaceKey)
@@ -55,11 +60,7 @@ func (s *Server) listWorkspaces(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	user := c.Query("user")
-	if !p.IsAdmin() {
-		user = p.UserID // members see their own workspaces
-	}
-	list, err := s.Workspaces.Store().List(c.Request.Context(), s.DB, p.OrgID, user, 100)
+	list, err := s.Workspaces.List(c.Request.Context(), actor(p), queryParam(c, "user"), 100)
 	if err != nil {
 		return err
 	}
@@ -68,13 +69,9 @@ func (s *Server) listWorkspaces(c *gin.Context) error {
 }
 
 func (s *Server) getWorkspace(c *gin.Context) error {
-	p := principal(c)
-	w, err := s.Workspaces.Store().Get(c.Request.Context(), s.DB, c.Param("id"))
+	w, err := s.Workspaces.Workspace(c.Request.Context(), c.Param("id"), actor(principal(c)))
 	if err != nil {
 		return err
-	}
-	if w.OrgID != p.OrgID || (!p.IsAdmin() && w.UserID != p.UserID) {
-		return launch.ErrNotFound
 	}
 	c.JSON(http.StatusOK, w)
 	return nil
@@ -83,8 +80,7 @@ func (s *Server) getWorkspace(c *gin.Context) error {
 // cancelWorkspace ends a workspace for its owner or an admin of its org;
 // anyone else is told it does not exist, as for reading it.
 func (s *Server) cancelWorkspace(c *gin.Context) error {
-	p := principal(c)
-	w, err := s.Workspaces.Cancel(c.Request.Context(), c.Param("id"), launch.Actor{OrgID: p.OrgID, UserID: p.UserID, Admin: p.IsAdmin()})
+	w, err := s.Workspaces.Cancel(c.Request.Context(), c.Param("id"), actor(principal(c)))
 	if err != nil {
 		return err
 	}
@@ -115,16 +111,10 @@ func (s *Server) createWorkspace(c *gin.Context) error {
 	if req.Task.Title == "" || req.Repository.FullName == "" {
 		return errs.Invalid("task.title and repository.full_name are required")
 	}
-	ctx := c.Request.Context()
-	var w launch.Workspace
-	err = s.DB.InTx(ctx, func(tx sqldb.Tx) error {
-		var err error
-		w, err = s.Workspaces.LaunchTx(ctx, tx, launch.Trigger{
-			OrgID: p.OrgID, UserID: p.UserID, Agent: req.Agent,
-			Source: launch.Source{Kind: "api", Details: map[string]string{"requested_by": p.UserID}},
-			Task:   req.Task, Repository: req.Repository,
-		})
-		return err
+	w, err := s.Workspaces.Launch(c.Request.Context(), launch.Trigger{
+		OrgID: p.OrgID, UserID: p.UserID, Agent: req.Agent,
+		Source: launch.Source{Kind: "api", Details: map[string]string{"requested_by": p.UserID}},
+		Task:   req.Task, Repository: req.Repository,
 	})
 	if err != nil {
 		return err

@@ -56,7 +56,7 @@ func TestWorkspacesAPI(t *testing.T) {
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
 		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, gh, keys,
 			&launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: ids, Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
+		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
 
 		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 

@@ -34,7 +34,7 @@ func bearer(c *gin.Context) string {
 
 // authenticate requires a valid API token and stores its principal.
 func (s *Server) authenticate(c *gin.Context) error {
-	p, err := s.Identity.Authenticate(c.Request.Context(), s.DB, bearer(c))
+	p, err := s.Identity.Authenticate(c.Request.Context(), bearer(c))
 	if err != nil {
 		return err
 	}
@@ -95,4 +95,10 @@ func bindJSON(c *gin.Context, v any) error {
 		return errs.Invalid("malformed JSON body: %v", err)
 	}
 	return nil
+}
+
+// queryParam is the first value of a URL query parameter ("" when absent).
+func queryParam(c *gin.Context, key string) string {
+	v, _ := c.GetQuery(key)
+	return v
 }

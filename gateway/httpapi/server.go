@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
-	"github.com/tryreplicas/gateway/identity"
 )
 
 // Body limits: GitHub sends payloads up to 25 MB (its own maximum); Linear's
@@ -36,11 +35,13 @@ const DefaultWebhookMaxInflight = 64
 
 // Deps are what the handlers use. Optional areas (nil) are not routed.
 type Deps struct {
-	Logger   *slog.Logger
-	DB       *sqldb.DB
-	Identity *identity.Store
+	Logger *slog.Logger
+	// DB is the database readyz checks.
+	DB Pinger
+	// Identity authenticates API tokens and serves accounts and tokens.
+	Identity IdentityService
 	// Credentials serves the credential endpoints.
-	Credentials CredentialStore
+	Credentials CredentialService
 	// Webhooks verifies deliveries per source name ("github", "linear").
 	Webhooks map[string]WebhookVerifier
 	// Deliveries records and lists webhook deliveries.
@@ -48,7 +49,7 @@ type Deps struct {
 	// Workspaces creates, lists and updates workspaces.
 	Workspaces WorkspaceService
 	// GitHub lists App installations; Linear manages Linear connections.
-	GitHub GitHubInstallations
+	GitHub GitHubStatus
 	Linear LinearConnections
 	// Runtime and Rechainer serve running workspaces their credentials.
 	Runtime CredentialRuntime
@@ -64,6 +65,12 @@ type Deps struct {
 	Registry *prometheus.Registry
 }
 
+// Pinger is the database as readyz sees it (sqldb.DB).
+type Pinger interface {
+	Ping(ctx context.Context) error
+	Dialect() sqldb.Dialect
+}
+
 // Server is the gin engine with its dependencies.
 type Server struct {
 	Deps
@@ -72,13 +79,14 @@ type Server struct {
 	metrics *metrics
 }
 
-// New builds the server and its routes.
+// New builds the server and its routes. It leaves gin's process-wide mode
+// alone: gin prints its debug lines (each route as it is added) only in debug
+// mode, and the program's entry point chooses the mode.
 func New(d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 		d.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	gin.SetMode(gin.ReleaseMode)
 	s := &Server{Deps: d, log: d.Logger, engine: gin.New(), metrics: newMetrics(d.Registry)}
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true

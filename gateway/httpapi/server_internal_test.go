@@ -19,7 +19,7 @@ import (
 
 func testServer(t *testing.T) *Server {
 	db := sqldbtest.New(t, sqldb.SQLite, identity.Migrations)
-	return New(Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewStore()})
+	return New(Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, identity.NewStore())})
 }
 
 // Shutdown waits for a request that is in flight when ctx ends.

@@ -103,7 +103,7 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 		svc.AddSource(orgSource{orgA.ID})
 		events, unsubscribe := q.Subscribe(river.EventKindJobCompleted)
 		defer unsubscribe()
-		h := httpapi.New(httpapi.Deps{Logger: log, DB: db, Identity: ids, Deliveries: svc,
+		h := httpapi.New(httpapi.Deps{Logger: log, DB: db, Identity: identity.NewService(db, ids), Deliveries: svc,
 			Webhooks: map[string]httpapi.WebhookVerifier{"test": headerVerifier{}}}).Handler()
 
 		payload := []byte(`{"action":"created"}`)

@@ -1,0 +1,13 @@
+package linear
+
+import "context"
+
+// Connection is an org's Linear connection (ErrNotConnected without one).
+func (a *App) Connection(ctx context.Context, orgID string) (Connection, error) {
+	return a.store.ByOrg(ctx, a.db, orgID)
+}
+
+// Disconnect removes an org's Linear connection (ErrNotConnected without one).
+func (a *App) Disconnect(ctx context.Context, orgID string) error {
+	return a.store.Disconnect(ctx, a.db, orgID)
+}
