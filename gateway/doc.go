@@ -3,10 +3,10 @@
 //
 // The foundation is what every domain package builds on: sqldb (one database
 // handle for PostgreSQL and SQLite, migrations), queue (River jobs inserted in
-// the caller's transaction), errs (typed errors with stable codes) and
-// retention (periodic clean-up). The HTTP API is httpapi: routes,
-// authentication, error mapping and metrics, calling one domain method per
-// request.
+// the caller's transaction), errs (typed errors with stable codes), secret
+// (values that never print) and retention (periodic clean-up). The HTTP API
+// is httpapi: routes, authentication, error mapping and metrics, calling one
+// domain method per request.
 //
 // Domain packages (identity, credstore, integrations/...) import the
 // foundation and never httpapi; only the composition root in
