@@ -1,5 +1,6 @@
 // The agents, their authentication methods in chain order, and validation of
 // what a user submits for each.
+
 package credstore
 
 import (

@@ -2,6 +2,7 @@
 // beside the id of the key that sealed it, so the current key can change
 // (REPLICAS_ENCRYPTION_KEY) while previous keys still open older rows until
 // `admin rotate-key` re-seals them.
+
 package credstore
 
 import (
@@ -29,7 +30,9 @@ type Keyring struct {
 
 // Format prints only the current key's id, under every verb: the keys and
 // the ciphers' key schedules never print.
-func (k Keyring) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "credstore.Keyring{current: %s}", k.current) }
+func (k Keyring) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "credstore.Keyring{current: %s}", k.current)
+}
 
 // LogValue logs only the current key's id.
 func (k Keyring) LogValue() slog.Value { return slog.GroupValue(slog.String("current", k.current)) }

@@ -1,6 +1,7 @@
-// Resolution of the credential chain (SPEC 2.2): the user's methods in chain
+// Resolution of the credential chain: the user's methods in chain
 // order, then the org's; unusable credentials skipped; the agent chosen by the
 // user's preference, the org's default, then the first agent with a chain.
+
 package credstore
 
 import (

@@ -1,7 +1,8 @@
-// The workspace credential runtime (SPEC 2.3): the first usable credential
+// The workspace credential runtime: the first usable credential
 // of a workspace's chain with the agent's real environment, refreshed when
 // within 5 minutes of expiry; force-rotation on rejection; fallback only when
 // the refresh itself is rejected; the exhausted answer.
+
 package credstore
 
 import (

@@ -2,6 +2,7 @@
 // person behind the single-use link becomes the member. An admin never
 // obtains anything that acts as another user: no token for them, no way to
 // read or change what is theirs.
+
 package identity
 
 import (

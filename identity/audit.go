@@ -1,5 +1,6 @@
 // The audit log: who changed what and when, for credentials, links and
 // memberships. Entries never carry secrets.
+
 package identity
 
 import (

@@ -9,6 +9,7 @@
 //     not administer;
 //   - only oauth (the account owner's proof) moves an account from one user
 //     to another, and every move is audited.
+
 package identity
 
 import (

@@ -2,6 +2,7 @@
 // revocable. A user token belongs to the user who created it and acts in one
 // org; an org automation token acts in its org with the admin role and has
 // no user behind it.
+
 package identity
 
 import (

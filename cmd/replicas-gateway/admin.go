@@ -1,5 +1,6 @@
 // admin subcommands: bootstrap an org with its first admin and API token,
 // and single-use sign-in links for the operator.
+
 package main
 
 import (

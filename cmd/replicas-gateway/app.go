@@ -1,5 +1,6 @@
 // The composition root: opens the database, runs migrations, builds the
 // stores, the job queue and its workers, and the HTTP server from Config.
+
 package main
 
 import (

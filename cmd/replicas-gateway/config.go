@@ -2,6 +2,7 @@
 // listed once in variables; LoadConfig parses them into typed values and
 // reports every problem at once, each naming its variable. Secret values
 // never print.
+
 package main
 
 import (

@@ -3,6 +3,7 @@
 // a demo org, sends one signed GitHub mention and one signed Linear
 // assignment through the trigger command's code, waits for the workspaces
 // they launch (dry runs) and prints them. No network, no configuration.
+
 package main
 
 import (

@@ -1,6 +1,7 @@
 // Command replicas-gateway runs the Replicas integration gateway and its
 // admin tools. main only sets gin's process-wide mode, sets up signals and
 // calls run; each subcommand lives in its own file.
+
 package main
 
 import (

@@ -1,6 +1,7 @@
 // admin rotate-key: re-seal every stored secret with the current
 // REPLICAS_ENCRYPTION_KEY. Run it after moving the old key to
 // REPLICAS_PREVIOUS_ENCRYPTION_KEYS; afterwards the old key can be dropped.
+
 package main
 
 import (

@@ -1,4 +1,5 @@
 // serve and migrate: run the gateway until SIGTERM, or apply migrations.
+
 package main
 
 import (

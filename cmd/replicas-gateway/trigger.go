@@ -1,6 +1,7 @@
 // trigger: send a correctly signed sample delivery, built from the real
 // payloads in testdata/, to a running gateway (like a CLI's "trigger"
 // command). The demo sends its deliveries through the same code.
+
 package main
 
 import (

@@ -1,10 +1,3 @@
-// Package workspaceclient is what a running workspace uses to get its coding
-// agent's credentials from the gateway, with the seed's "Authentication Retry
-// Behavior": when the agent reports an authentication error, the request is
-// paused (a "Re-authenticating Claude" state goes to a callback), the gateway
-// is told the credential was rejected and answers with the rotated or next
-// one, and the request is replayed. When the chain is exhausted the error
-// carries the exact message the chat shows.
 package workspaceclient
 
 import (
@@ -23,7 +16,7 @@ import (
 // function given to Run wraps its provider's 401s with it.
 var ErrAuth = errors.New("authentication error")
 
-// Credential is what the gateway hands out (SPEC 3.3).
+// Credential is what the gateway hands out for the workspace's current credential.
 type Credential struct {
 	CredentialID string            `json:"credential_id"`
 	Version      int64             `json:"version"`

@@ -1,7 +1,3 @@
-// Package errs holds the few error kinds that the HTTP layer turns into a
-// status and the SPEC's error body {"error":code,"message":sentence}. Domain
-// packages wrap these kinds (errors.Is finds them) or build an *Error with a
-// precise code and message; gateway.writeError is the one place that maps them.
 package errs
 
 import (

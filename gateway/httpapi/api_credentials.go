@@ -1,5 +1,6 @@
 // Management API for agent credentials, agent preferences and the resolved
-// chain (SPEC 3.3). Answers never contain a secret: only a 4-character hint.
+// chain. Answers never contain a secret: only a 4-character hint.
+
 package httpapi
 
 import (

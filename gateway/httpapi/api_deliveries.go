@@ -1,4 +1,5 @@
 // Deliveries: what each webhook delivery led to, and replay (admins).
+
 package httpapi
 
 import (

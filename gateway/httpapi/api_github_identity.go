@@ -1,6 +1,7 @@
 // GitHub org connect and account links: the connect URL, GitHub's setup
 // redirect, disconnecting an installation, manual relinking (OAuth with
 // PKCE), the caller's identities, and admin links by login.
+
 package httpapi
 
 import (

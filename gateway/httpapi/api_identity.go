@@ -1,6 +1,7 @@
 // Management API for the caller, org members, invitations and API tokens.
 // Nobody obtains a token that acts as someone else: members join by
 // accepting an invitation, and each user creates their own tokens.
+
 package httpapi
 
 import (

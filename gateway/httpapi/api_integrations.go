@@ -1,5 +1,6 @@
 // Integrations: the org's GitHub installations and Linear connection (admins);
 // connecting Linear is in api_linear.go.
+
 package httpapi
 
 import (

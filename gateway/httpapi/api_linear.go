@@ -1,6 +1,7 @@
 // Connecting Linear: the OAuth install as an app actor (connect URL and
 // callback), a token directly, disconnecting, and the team → repository
 // mapping.
+
 package httpapi
 
 import (

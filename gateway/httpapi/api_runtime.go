@@ -1,6 +1,7 @@
-// The workspace runtime API (SPEC 3.3), authenticated by the workspace token:
+// The workspace runtime API, authenticated by the workspace token:
 // the current credential, rejection (force-rotate or fall back), and wake
 // (re-resolve the chain).
+
 package httpapi
 
 import (

@@ -1,5 +1,6 @@
 // Workspaces: the management API (list, get, create by hand, cancel) and the
 // workspace-token side (lifecycle events from the running workspace).
+
 package httpapi
 
 import (

@@ -1,5 +1,6 @@
 // Authentication of management API callers (API tokens) and the org access
 // rules: a token acts only within its own org.
+
 package httpapi
 
 import (

@@ -1,5 +1,6 @@
-// The one place that turns an error into an HTTP status and the SPEC's body
+// The one place that turns an error into an HTTP status and the error body
 // {"error":"<code>","message":"<sentence>"}.
+
 package httpapi
 
 import (
@@ -26,7 +27,8 @@ var kindStatus = []struct {
 	{errs.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 
-// errorBody is the SPEC's error shape.
+// errorBody is the shape of every error answer: a stable code for programs
+// and a sentence for people.
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`

@@ -1,5 +1,6 @@
 // Middleware shared by every route: request ids, the access log, panic
 // recovery, body limits and Prometheus metrics.
+
 package httpapi
 
 import (

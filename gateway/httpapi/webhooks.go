@@ -1,6 +1,7 @@
 // Webhook endpoints: verify the raw body with the source's verifier, record
 // the delivery durably (with its processing job), then answer 200. Nothing is
 // processed here; a database failure answers 503 so the sender retries.
+
 package httpapi
 
 import (

@@ -1,4 +1,5 @@
 // Sub-folders of embedded migration trees.
+
 package sqldb
 
 import "io/fs"

@@ -1,4 +1,5 @@
 // Database errors classified by the engines' own codes, never by their text.
+
 package sqldb
 
 import (

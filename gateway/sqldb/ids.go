@@ -1,5 +1,6 @@
 // Identifiers and secrets tokens: random ids with a readable prefix, and the
 // hashing of bearer tokens (stored hashed, shown once).
+
 package sqldb
 
 import (

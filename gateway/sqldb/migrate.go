@@ -4,6 +4,7 @@
 // missing inside one transaction, and records each file's checksum: a file
 // changed after it was applied stops start-up. On PostgreSQL an advisory
 // lock makes concurrent replicas starting at once take turns.
+
 package sqldb
 
 import (

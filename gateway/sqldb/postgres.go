@@ -1,4 +1,5 @@
 // The PostgreSQL driver: pgx/v5 through pgxpool.
+
 package sqldb
 
 import (

@@ -1,4 +1,5 @@
 // The SQLite driver: the embedded file through modernc.org/sqlite.
+
 package sqldb
 
 import (

@@ -3,6 +3,7 @@
 // organization's verified-domain emails where the App may read them), never
 // by commit or noreply addresses, never overwriting an oauth/admin link,
 // never on an ambiguous match. The report is kept for the integrations view.
+
 package github
 
 import (

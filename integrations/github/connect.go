@@ -3,6 +3,7 @@
 // setup redirect_uri, administers the installation account; or the
 // installation webhook's sender is the admin's OAuth-proven account), never
 // across orgs; the OAuth relink with PKCE; admin links by login.
+
 package github
 
 import (

@@ -2,6 +2,7 @@
 // triggers (or explained refusals); installation events keep the
 // installations table current. Interpret only reads; writes happen in
 // Plan.Then, inside the transaction that records the outcome.
+
 package github
 
 import (

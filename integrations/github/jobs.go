@@ -1,6 +1,7 @@
 // Talking back to GitHub: the eyes reaction, replies on the pull request and
 // lifecycle reports. Each is a River job inserted in the caller's
 // transaction, retried with backoff, never blocking a webhook answer.
+
 package github
 
 import (

@@ -1,7 +1,8 @@
-// Mention detection (SPEC 2.4): "@<bot login>" case-insensitively, not
+// Mention detection: "@<bot login>" case-insensitively, not
 // preceded by a word character (so x@tryreplicas.com is not one) and not
 // followed by [A-Za-z0-9-]; nothing inside fenced code blocks, inline code
 // spans or quoted lines counts.
+
 package github
 
 import (

@@ -2,6 +2,7 @@
 // deliveries by itself, so on start and every few minutes the App's recent
 // hook deliveries are listed and the failed ones that never reached us are
 // redelivered. Idempotency (the delivery id) makes overlap harmless.
+
 package github
 
 import (

@@ -3,6 +3,7 @@
 // refreshed from GitHub's own list when an installation is bound. A
 // workspace's repository must belong to an active installation bound to its
 // org; InstallationFor answers which one.
+
 package github
 
 import (

@@ -1,5 +1,6 @@
 // The github package's tables: installations and their binding to an org,
 // and the explanation log that rate-limits replies.
+
 package github
 
 import (

@@ -1,5 +1,6 @@
 // Recording deliveries (one transaction: the row and its process job, before
 // the 2xx), processing them once (the worker), listing and replaying them.
+
 package intake
 
 import (

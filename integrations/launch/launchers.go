@@ -1,6 +1,7 @@
-// Launchers start a workspace from its launch request (SPEC 3.4): http POSTs
+// Launchers start a workspace from its launch request: http POSTs
 // it signed the Standard Webhooks way, exec runs a command, and with neither
 // configured a dry run writes it (token redacted) under the data dir.
+
 package launch
 
 import (

@@ -1,6 +1,7 @@
 // Service: creating workspaces for triggers (resolve the chain, issue the
 // token, record, enqueue the launch), moving them along their lifecycle, and
 // telling their source through its Reporter.
+
 package launch
 
 import (

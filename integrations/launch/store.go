@@ -1,5 +1,6 @@
 // The workspaces table: create, read, authenticate by token, and move along
 // the lifecycle. Every write takes the caller's transaction.
+
 package launch
 
 import (

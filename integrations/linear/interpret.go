@@ -2,6 +2,7 @@
 // the Replicas app user, an issue created already assigned to it, or an agent
 // session created (or prompted) for it, by a real user whose email matches a
 // member of the connected org.
+
 package linear
 
 import (

@@ -1,5 +1,6 @@
 // Acknowledgements in Linear: comments on issues and agent activities in
 // agent sessions, as retried jobs inserted in the committing transaction.
+
 package linear
 
 import (

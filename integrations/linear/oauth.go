@@ -2,6 +2,7 @@
 // keeping its token fresh: Linear access tokens last about a day and refresh
 // tokens rotate, so a token within 5 minutes of expiry is refreshed first,
 // one refresh per connection at a time across goroutines and replicas.
+
 package linear
 
 import (

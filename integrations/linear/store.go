@@ -1,5 +1,6 @@
 // The linear package's tables: connections (token sealed at rest), the team
 // to repository mapping, and the explanation log.
+
 package linear
 
 import (

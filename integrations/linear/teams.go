@@ -1,5 +1,6 @@
 // The team → repository mapping: a team's issues work in one repository,
 // which must belong to a GitHub installation bound to the org.
+
 package linear
 
 import (

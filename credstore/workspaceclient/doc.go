@@ -1,0 +1,8 @@
+// Package workspaceclient is what a running workspace uses to get its coding
+// agent's credentials from the gateway, with the seed's "Authentication Retry
+// Behavior": when the agent reports an authentication error, the request is
+// paused (a "Re-authenticating Claude" state goes to a callback), the gateway
+// is told the credential was rejected and answers with the rotated or next
+// one, and the request is replayed. When the chain is exhausted the error
+// carries the exact message the chat shows.
+package workspaceclient
