@@ -12,24 +12,66 @@ import (
 	"github.com/tryreplicas/gateway/gateway/errs"
 )
 
-// Agents in the order the fallback agent choice tries them.
-var Agents = []string{"claude", "codex"}
+// Agent is a coding agent a workspace runs.
+type Agent string
 
-// Methods per agent, in the order the chain prefers them.
-var Methods = map[string][]string{
-	"claude": {"oauth", "api_key", "bedrock"},
-	"codex":  {"oauth", "api_key"},
+// The agents.
+const (
+	AgentClaude Agent = "claude"
+	AgentCodex  Agent = "codex"
+)
+
+// Method is how a credential authenticates with its agent.
+type Method string
+
+// The methods.
+const (
+	MethodOAuth   Method = "oauth"
+	MethodAPIKey  Method = "api_key"
+	MethodBedrock Method = "bedrock"
+)
+
+// agents in the order the fallback agent choice tries them.
+var agents = []Agent{AgentClaude, AgentCodex}
+
+// methods per agent, in the order the chain prefers them.
+var methods = map[Agent][]Method{
+	AgentClaude: {MethodOAuth, MethodAPIKey, MethodBedrock},
+	AgentCodex:  {MethodOAuth, MethodAPIKey},
+}
+
+// Agents returns the agents in the order the fallback agent choice tries
+// them.
+func Agents() []Agent { return slices.Clone(agents) }
+
+// Methods returns the agent's methods in the order the chain prefers them;
+// none for an unknown agent.
+func (a Agent) Methods() []Method { return slices.Clone(methods[a]) }
+
+// Known reports whether a is one of the agents.
+func (a Agent) Known() bool {
+	_, ok := methods[a]
+	return ok
+}
+
+// ParseAgent returns the agent named s; an unknown name is an invalid
+// request.
+func ParseAgent(s string) (Agent, error) {
+	if a := Agent(s); a.Known() {
+		return a, nil
+	}
+	return "", errs.Invalid("unknown agent %q (claude or codex)", s)
 }
 
 // DisplayName is the agent's name in messages.
-func DisplayName(agent string) string {
-	switch agent {
-	case "claude":
+func (a Agent) DisplayName() string {
+	switch a {
+	case AgentClaude:
 		return "Claude"
-	case "codex":
+	case AgentCodex:
 		return "Codex"
 	}
-	return agent
+	return string(a)
 }
 
 // Secret is what a credential holds. Only the fields of its method are set.
@@ -51,13 +93,16 @@ type Secret struct {
 var awsRegion = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$`)
 
 // checkAgentMethod reports an unknown agent or method as not found.
-func checkAgentMethod(agent, method string) error {
-	ms, ok := Methods[agent]
-	if !ok {
+func checkAgentMethod(agent Agent, method Method) error {
+	if !agent.Known() {
 		return errs.New(errs.ErrNotFound, "not_found", "unknown agent %q (claude or codex)", agent)
 	}
-	if !slices.Contains(ms, method) {
-		return errs.New(errs.ErrNotFound, "not_found", "unknown method %q for %s (%s)", method, agent, strings.Join(ms, ", "))
+	if ms := agent.Methods(); !slices.Contains(ms, method) {
+		names := make([]string, len(ms))
+		for i, m := range ms {
+			names[i] = string(m)
+		}
+		return errs.New(errs.ErrNotFound, "not_found", "unknown method %q for %s (%s)", method, agent, strings.Join(names, ", "))
 	}
 	return nil
 }
@@ -65,7 +110,7 @@ func checkAgentMethod(agent, method string) error {
 // validate checks a submitted secret and keeps only its method's fields.
 // Surrounding whitespace is trimmed; inside, every secret field holds only
 // token characters.
-func validate(agent, method string, s Secret) (Secret, error) {
+func validate(agent Agent, method Method, s Secret) (Secret, error) {
 	out, err := validateMethod(agent, method, s)
 	if err != nil {
 		return Secret{}, err
@@ -100,24 +145,24 @@ func checkTokenChars(s Secret) error {
 }
 
 // validateMethod checks the fields the method needs and keeps only those.
-func validateMethod(agent, method string, s Secret) (Secret, error) {
+func validateMethod(agent Agent, method Method, s Secret) (Secret, error) {
 	if err := checkAgentMethod(agent, method); err != nil {
 		return Secret{}, err
 	}
 	trim := func(v string) string { return strings.TrimSpace(v) }
 	switch method {
-	case "api_key":
+	case MethodAPIKey:
 		key := trim(s.APIKey)
-		prefix := map[string]string{"claude": "sk-ant-", "codex": "sk-"}[agent]
+		prefix := map[Agent]string{AgentClaude: "sk-ant-", AgentCodex: "sk-"}[agent]
 		if key == "" {
 			return Secret{}, errs.Invalid("api_key is required")
 		}
 		if !strings.HasPrefix(key, prefix) {
-			name := map[string]string{"claude": "an Anthropic", "codex": "an OpenAI"}[agent]
+			name := map[Agent]string{AgentClaude: "an Anthropic", AgentCodex: "an OpenAI"}[agent]
 			return Secret{}, errs.Invalid("api_key must be %s API key starting with %q", name, prefix)
 		}
 		return Secret{APIKey: key}, nil
-	case "oauth":
+	case MethodOAuth:
 		out := Secret{AccessToken: trim(s.AccessToken), RefreshToken: trim(s.RefreshToken), ExpiresAt: s.ExpiresAt.UTC()}
 		var missing []string
 		if out.AccessToken == "" {
@@ -129,7 +174,7 @@ func validateMethod(agent, method string, s Secret) (Secret, error) {
 		if out.ExpiresAt.IsZero() {
 			missing = append(missing, "expires_at")
 		}
-		if agent == "codex" {
+		if agent == AgentCodex {
 			out.IDToken, out.AccountID = trim(s.IDToken), trim(s.AccountID)
 			if out.IDToken == "" {
 				missing = append(missing, "id_token")
@@ -142,7 +187,7 @@ func validateMethod(agent, method string, s Secret) (Secret, error) {
 			return Secret{}, errs.Invalid("oauth credentials need %s", strings.Join(missing, ", "))
 		}
 		return out, nil
-	case "bedrock":
+	case MethodBedrock:
 		out := Secret{AccessKeyID: trim(s.AccessKeyID), SecretAccessKey: trim(s.SecretAccessKey), Region: trim(s.Region), SessionToken: trim(s.SessionToken)}
 		var missing []string
 		if out.AccessKeyID == "" {
@@ -166,12 +211,12 @@ func validateMethod(agent, method string, s Secret) (Secret, error) {
 }
 
 // hint is the last 4 characters of the secret's identifying part.
-func hint(method string, s Secret) string {
+func hint(method Method, s Secret) string {
 	v := s.APIKey
 	switch method {
-	case "oauth":
+	case MethodOAuth:
 		v = s.AccessToken
-	case "bedrock":
+	case MethodBedrock:
 		v = s.AccessKeyID
 	}
 	if len(v) <= 4 {

@@ -3,6 +3,7 @@ package credstore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,10 @@ func TestSecretFieldsAcceptOnlyTokenCharacters(t *testing.T) {
 	later := time.Now().Add(time.Hour)
 	// Each field of each method, with a placeholder X where the bad character goes.
 	fields := []struct {
-		agent, method, field string
-		secret               func(v string) credstore.Secret
+		agent  credstore.Agent
+		method credstore.Method
+		field  string
+		secret func(v string) credstore.Secret
 	}{
 		{"claude", "api_key", "api_key", func(v string) credstore.Secret { return credstore.Secret{APIKey: "sk-ant-api03-" + v} }},
 		{"codex", "api_key", "api_key", func(v string) credstore.Secret { return credstore.Secret{APIKey: "sk-proj-" + v} }},
@@ -76,5 +79,40 @@ func TestSecretFieldsAcceptOnlyTokenCharacters(t *testing.T) {
 	c, err := f.store.Put(context.Background(), db, owner, "claude", "api_key", credstore.Secret{APIKey: " \tsk-ant-api03-pasted-7777\r\n"}, f.by)
 	if err != nil || c.Hint != "7777" {
 		t.Fatalf("pasted key = %+v, %v", c, err)
+	}
+}
+
+// The agents and their methods are read through copies: changing what a
+// caller got back changes neither the chain order nor what ParseAgent takes.
+func TestAgentsAndMethodsAreFixed(t *testing.T) {
+	t.Parallel()
+	got := credstore.Agents()
+	got[0] = "gemini"
+	ms := credstore.AgentClaude.Methods()
+	ms[0] = "password"
+	if a := credstore.Agents(); a[0] != credstore.AgentClaude || a[1] != credstore.AgentCodex {
+		t.Errorf("Agents() = %v after a caller changed its copy", a)
+	}
+	want := []credstore.Method{credstore.MethodOAuth, credstore.MethodAPIKey, credstore.MethodBedrock}
+	if m := credstore.AgentClaude.Methods(); !slices.Equal(m, want) {
+		t.Errorf("claude methods = %v, want %v", m, want)
+	}
+	for _, tc := range []struct {
+		in   string
+		want credstore.Agent
+		kind error
+	}{
+		{"claude", credstore.AgentClaude, nil},
+		{"codex", credstore.AgentCodex, nil},
+		{"gemini", "", errs.ErrInvalid},
+		{"", "", errs.ErrInvalid},
+	} {
+		a, err := credstore.ParseAgent(tc.in)
+		if a != tc.want || !errors.Is(err, tc.kind) || (tc.kind == nil) != (err == nil) {
+			t.Errorf("ParseAgent(%q) = %q, %v; want %q, %v", tc.in, a, err, tc.want, tc.kind)
+		}
+	}
+	if n := credstore.AgentCodex.DisplayName(); n != "Codex" {
+		t.Errorf("codex display name = %q", n)
 	}
 }

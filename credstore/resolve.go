@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
@@ -18,7 +17,7 @@ import (
 type ChainLink struct {
 	CredentialID string `json:"credential_id"`
 	Scope        string `json:"scope"`
-	Method       string `json:"method"`
+	Method       Method `json:"method"`
 	Status       string `json:"status"`
 	Hint         string `json:"hint"`
 }
@@ -26,7 +25,7 @@ type ChainLink struct {
 // Resolution is the chosen agent and its chain (usable credentials in the
 // order a workspace tries them). Skipped lists unusable ones, for display.
 type Resolution struct {
-	Agent   string      `json:"agent"`
+	Agent   Agent       `json:"agent"`
 	Chain   []ChainLink `json:"chain"`
 	Skipped []ChainLink `json:"skipped,omitempty"`
 }
@@ -37,8 +36,8 @@ func sortChain(cs []Credential) {
 		if c.Scope == ScopeOrg {
 			scope = 1
 		}
-		agent := slices.Index(Agents, c.Agent)
-		return agent*100 + scope*10 + slices.Index(Methods[c.Agent], c.Method)
+		agent := slices.Index(agents, c.Agent)
+		return agent*100 + scope*10 + slices.Index(methods[c.Agent], c.Method)
 	}
 	slices.SortStableFunc(cs, func(a, b Credential) int { return rank(a) - rank(b) })
 }
@@ -46,7 +45,7 @@ func sortChain(cs []Credential) {
 // Resolve returns the chain for userID in orgID. With agent "" the agent is
 // chosen (user preference, org default, claude, codex); an empty result is
 // ErrNoCredentials.
-func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (Resolution, error) {
+func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID string, agent Agent) (Resolution, error) {
 	rows, err := q.Query(ctx, `SELECT `+credCols+` FROM credentials WHERE (scope = 'user' AND owner_id = $1) OR (scope = 'org' AND owner_id = $2)`, userID, orgID)
 	if err != nil {
 		return Resolution{}, fmt.Errorf("resolve credentials: %w", err)
@@ -56,7 +55,7 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, age
 		return Resolution{}, fmt.Errorf("resolve credentials: %w", err)
 	}
 	sortChain(all)
-	chainOf := func(agent string) Resolution {
+	chainOf := func(agent Agent) Resolution {
 		res := Resolution{Agent: agent, Chain: []ChainLink{}}
 		for _, c := range all {
 			if c.Agent != agent {
@@ -72,15 +71,15 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, age
 		return res
 	}
 	if agent != "" {
-		if _, ok := Methods[agent]; !ok {
-			return Resolution{}, errs.Invalid("unknown agent %q (claude or codex)", agent)
+		if _, err := ParseAgent(string(agent)); err != nil {
+			return Resolution{}, err
 		}
 		if res := chainOf(agent); len(res.Chain) > 0 {
 			return res, nil
 		}
 		return Resolution{}, ErrNoCredentials
 	}
-	var candidates []string
+	var candidates []Agent
 	for _, owner := range []Owner{{ScopeUser, userID}, {ScopeOrg, orgID}} {
 		pref, err := s.Preference(ctx, q, owner)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -90,7 +89,7 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, age
 			candidates = append(candidates, pref)
 		}
 	}
-	for _, a := range append(candidates, Agents...) {
+	for _, a := range append(candidates, agents...) {
 		if res := chainOf(a); len(res.Chain) > 0 {
 			return res, nil
 		}
@@ -100,21 +99,21 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID, age
 
 // Preference returns the preferred agent of a user (scope user) or the
 // default agent of an org (scope org), or ErrNotFound.
-func (s *Store) Preference(ctx context.Context, q sqldb.Querier, o Owner) (string, error) {
-	var agent string
+func (s *Store) Preference(ctx context.Context, q sqldb.Querier, o Owner) (Agent, error) {
+	var agent Agent
 	err := q.QueryRow(ctx, `SELECT agent FROM agent_preferences WHERE owner_kind = $1 AND owner_id = $2`, o.Scope, o.ID).Scan(&agent)
 	return agent, notFound(err, "get agent preference")
 }
 
 // SetPreference sets it; an empty agent clears it.
-func (s *Store) SetPreference(ctx context.Context, q sqldb.Querier, o Owner, agent string, by Change) error {
+func (s *Store) SetPreference(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, by Change) error {
 	if agent == "" {
 		if _, err := q.Exec(ctx, `DELETE FROM agent_preferences WHERE owner_kind = $1 AND owner_id = $2`, o.Scope, o.ID); err != nil {
 			return fmt.Errorf("clear agent preference: %w", err)
 		}
 	} else {
-		if _, ok := Methods[agent]; !ok {
-			return errs.Invalid("unknown agent %q (claude or codex)", agent)
+		if _, err := ParseAgent(string(agent)); err != nil {
+			return err
 		}
 		if _, err := q.Exec(ctx, `INSERT INTO agent_preferences (owner_kind, owner_id, agent, updated_at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (owner_kind, owner_id) DO UPDATE SET agent = excluded.agent, updated_at = excluded.updated_at`, o.Scope, o.ID, agent, s.now()); err != nil {

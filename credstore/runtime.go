@@ -32,8 +32,8 @@ var ErrRefreshUnavailable = errs.New(errs.ErrUnavailable, "refresh_unavailable",
 var ErrVersionRequired = errs.New(errs.ErrInvalid, "version_required", "version is required: the version of the credential the provider rejected (1 or more)")
 
 // ExhaustedError is the answer when a chain has nothing usable left.
-func ExhaustedError(agent string) error {
-	return errs.New(errs.ErrConflict, "auth_exhausted", "Couldn't authenticate with %s after multiple attempts", DisplayName(agent))
+func ExhaustedError(agent Agent) error {
+	return errs.New(errs.ErrConflict, "auth_exhausted", "Couldn't authenticate with %s after multiple attempts", agent.DisplayName())
 }
 
 // Issued is what a workspace gets: one credential and its variables.
@@ -41,8 +41,8 @@ type Issued struct {
 	CredentialID string            `json:"credential_id"`
 	Version      int64             `json:"version"`
 	Scope        string            `json:"scope"`
-	Agent        string            `json:"agent"`
-	Method       string            `json:"method"`
+	Agent        Agent             `json:"agent"`
+	Method       Method            `json:"method"`
 	ExpiresAt    *time.Time        `json:"expires_at"`
 	Env          map[string]string `json:"env"`
 	Files        map[string]string `json:"files,omitempty"`
@@ -52,7 +52,7 @@ type Issued struct {
 // agent and the credential ids in order.
 type Chain struct {
 	OrgID string
-	Agent string
+	Agent Agent
 	IDs   []string
 }
 
@@ -60,14 +60,14 @@ type Chain struct {
 type Runtime struct {
 	db        *sqldb.DB
 	store     *Store
-	endpoints map[string]oauthrefresh.Endpoint // by agent
+	endpoints map[Agent]oauthrefresh.Endpoint
 	flight    singleflight.Group
 	log       *slog.Logger
 	now       func() time.Time
 }
 
 // NewRuntime builds the runtime with the agents' token endpoints.
-func NewRuntime(db *sqldb.DB, store *Store, endpoints map[string]oauthrefresh.Endpoint, log *slog.Logger) *Runtime {
+func NewRuntime(db *sqldb.DB, store *Store, endpoints map[Agent]oauthrefresh.Endpoint, log *slog.Logger) *Runtime {
 	return &Runtime{db: db, store: store, endpoints: endpoints, log: log, now: func() time.Time { return time.Now().UTC() }}
 }
 
@@ -85,7 +85,7 @@ func (r *Runtime) Current(ctx context.Context, ch Chain) (Issued, error) {
 		if c.Status != StatusActive || c.Agent != ch.Agent {
 			continue
 		}
-		if c.Method == "oauth" && r.now().Add(RefreshMargin).After(sec.ExpiresAt) {
+		if c.Method == MethodOAuth && r.now().Add(RefreshMargin).After(sec.ExpiresAt) {
 			c, sec, err = r.refresh(ctx, ch, c, false)
 			if oauthrefresh.IsRejected(err) {
 				continue // marked unusable; fall back
@@ -124,7 +124,7 @@ func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int
 		// Already marked unusable by another workspace: fall back.
 	case c.Version > version:
 		return issue(c, sec), nil // someone rotated it since: use that
-	case c.Method == "oauth":
+	case c.Method == MethodOAuth:
 		c, sec, err = r.refresh(ctx, ch, c, true)
 		if err == nil {
 			return issue(c, sec), nil
@@ -265,15 +265,21 @@ type opened struct {
 	sec Secret
 }
 
+// pair is an agent with one of its methods.
+type pair struct {
+	agent  Agent
+	method Method
+}
+
 // issue builds the answer: the agent's variables for exactly one credential.
 func issue(c Credential, s Secret) Issued {
 	out := Issued{CredentialID: c.ID, Version: c.Version, Scope: c.Scope, Agent: c.Agent, Method: c.Method, ExpiresAt: c.ExpiresAt, Env: map[string]string{}}
-	switch c.Agent + "/" + c.Method {
-	case "claude/oauth":
+	switch (pair{c.Agent, c.Method}) {
+	case pair{AgentClaude, MethodOAuth}:
 		out.Env["CLAUDE_CODE_OAUTH_TOKEN"] = s.AccessToken
-	case "claude/api_key":
+	case pair{AgentClaude, MethodAPIKey}:
 		out.Env["ANTHROPIC_API_KEY"] = s.APIKey
-	case "claude/bedrock":
+	case pair{AgentClaude, MethodBedrock}:
 		out.Env["CLAUDE_CODE_USE_BEDROCK"] = "1"
 		out.Env["AWS_ACCESS_KEY_ID"] = s.AccessKeyID
 		out.Env["AWS_SECRET_ACCESS_KEY"] = s.SecretAccessKey
@@ -281,11 +287,11 @@ func issue(c Credential, s Secret) Issued {
 		if s.SessionToken != "" {
 			out.Env["AWS_SESSION_TOKEN"] = s.SessionToken
 		}
-	case "codex/api_key":
+	case pair{AgentCodex, MethodAPIKey}:
 		out.Env["OPENAI_API_KEY"] = s.APIKey
 		out.Env["CODEX_API_KEY"] = s.APIKey
 		out.Files = map[string]string{".codex/auth.json": codexAuth(map[string]any{"auth_mode": "apikey", "OPENAI_API_KEY": s.APIKey, "tokens": nil, "last_refresh": nil})}
-	case "codex/oauth":
+	case pair{AgentCodex, MethodOAuth}:
 		out.Files = map[string]string{".codex/auth.json": codexAuth(map[string]any{
 			"auth_mode": "chatgpt", "OPENAI_API_KEY": nil,
 			"tokens":       map[string]string{"id_token": s.IDToken, "access_token": s.AccessToken, "refresh_token": s.RefreshToken, "account_id": s.AccountID},

@@ -22,7 +22,7 @@ import (
 
 func runtimeFor(db *sqldb.DB, store *credstore.Store, tokenURL string) *credstore.Runtime {
 	ep := oauthrefresh.Endpoint{URL: tokenURL, ClientID: strictoauth.ClientID, HTTP: &http.Client{Timeout: 2 * time.Second}}
-	return credstore.NewRuntime(db, store, map[string]oauthrefresh.Endpoint{"claude": ep, "codex": ep}, sqldbtest.Logger())
+	return credstore.NewRuntime(db, store, map[credstore.Agent]oauthrefresh.Endpoint{"claude": ep, "codex": ep}, sqldbtest.Logger())
 }
 
 // putOAuth stores a Claude OAuth credential from a fresh strict-server login

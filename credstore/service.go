@@ -32,12 +32,12 @@ func (s *Service) List(ctx context.Context, o Owner) ([]Credential, error) {
 }
 
 // Find is one of an owner's credentials, without its secret.
-func (s *Service) Find(ctx context.Context, o Owner, agent, method string) (Credential, error) {
+func (s *Service) Find(ctx context.Context, o Owner, agent Agent, method Method) (Credential, error) {
 	return s.store.Find(ctx, s.db, o, agent, method)
 }
 
 // Put stores (or replaces) an owner's credential for agent and method.
-func (s *Service) Put(ctx context.Context, o Owner, agent, method string, in Secret, by Change) (Credential, error) {
+func (s *Service) Put(ctx context.Context, o Owner, agent Agent, method Method, in Secret, by Change) (Credential, error) {
 	var cred Credential
 	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
 		var err error
@@ -48,19 +48,19 @@ func (s *Service) Put(ctx context.Context, o Owner, agent, method string, in Sec
 }
 
 // Delete removes an owner's credential for agent and method.
-func (s *Service) Delete(ctx context.Context, o Owner, agent, method string, by Change) error {
+func (s *Service) Delete(ctx context.Context, o Owner, agent Agent, method Method, by Change) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error { return s.store.Delete(ctx, tx, o, agent, method, by) })
 }
 
 // SetPreference sets an owner's preferred agent; an empty agent clears it.
-func (s *Service) SetPreference(ctx context.Context, o Owner, agent string, by Change) error {
+func (s *Service) SetPreference(ctx context.Context, o Owner, agent Agent, by Change) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error { return s.store.SetPreference(ctx, tx, o, agent, by) })
 }
 
 // ResolveMember is the chain a workspace of userID in orgID would get for
 // agent (empty: the preferred one); a user outside the org is
 // identity.ErrNotFound.
-func (s *Service) ResolveMember(ctx context.Context, orgID, userID, agent string) (Resolution, error) {
+func (s *Service) ResolveMember(ctx context.Context, orgID, userID string, agent Agent) (Resolution, error) {
 	if _, err := s.members.Member(ctx, s.db, orgID, userID); err != nil {
 		return Resolution{}, err
 	}

@@ -50,8 +50,8 @@ type Credential struct {
 	ID           string     `json:"id"`
 	Scope        string     `json:"scope"`
 	OwnerID      string     `json:"-"`
-	Agent        string     `json:"agent"`
-	Method       string     `json:"method"`
+	Agent        Agent      `json:"agent"`
+	Method       Method     `json:"method"`
 	Hint         string     `json:"hint"`
 	Status       string     `json:"status"`
 	StatusReason string     `json:"status_reason,omitempty"`
@@ -102,7 +102,7 @@ type Change struct {
 
 // Put validates and stores (or replaces) the owner's credential for agent and
 // method. Replacing a credential makes it usable again and bumps its version.
-func (s *Store) Put(ctx context.Context, q sqldb.Querier, o Owner, agent, method string, in Secret, by Change) (Credential, error) {
+func (s *Store) Put(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, method Method, in Secret, by Change) (Credential, error) {
 	sec, err := validate(agent, method, in)
 	if err != nil {
 		return Credential{}, err
@@ -121,7 +121,7 @@ func (s *Store) Put(ctx context.Context, q sqldb.Querier, o Owner, agent, method
 		return Credential{}, err
 	}
 	var expires *time.Time
-	if method == "oauth" {
+	if method == MethodOAuth {
 		expires = &sec.ExpiresAt
 	}
 	if _, err := q.Exec(ctx, `INSERT INTO credentials (id, scope, owner_id, agent, method, key_id, sealed, hint, status, status_reason, version, expires_at, created_by, created_at, updated_at)
@@ -146,14 +146,14 @@ func (s *Store) seal(id string, sec Secret) (string, []byte, error) {
 	return s.keys.Seal(pt, []byte(id))
 }
 
-func (s *Store) find(ctx context.Context, q sqldb.Querier, o Owner, agent, method string) (Credential, error) {
+func (s *Store) find(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, method Method) (Credential, error) {
 	c, err := scanCred(q.QueryRow(ctx, `SELECT `+credCols+` FROM credentials WHERE scope = $1 AND owner_id = $2 AND agent = $3 AND method = $4`,
 		o.Scope, o.ID, agent, method))
 	return c, notFound(err, "get credential")
 }
 
 // Find returns the owner's credential for agent and method.
-func (s *Store) Find(ctx context.Context, q sqldb.Querier, o Owner, agent, method string) (Credential, error) {
+func (s *Store) Find(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, method Method) (Credential, error) {
 	if err := checkAgentMethod(agent, method); err != nil {
 		return Credential{}, err
 	}
@@ -181,7 +181,7 @@ func (s *Store) List(ctx context.Context, q sqldb.Querier, o Owner) ([]Credentia
 }
 
 // Delete removes the owner's credential for agent and method.
-func (s *Store) Delete(ctx context.Context, q sqldb.Querier, o Owner, agent, method string, by Change) error {
+func (s *Store) Delete(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, method Method, by Change) error {
 	c, err := s.Find(ctx, q, o, agent, method)
 	if err != nil {
 		return err
@@ -241,7 +241,7 @@ func (s *Store) UpdateSecret(ctx context.Context, q sqldb.Querier, id string, ex
 		expires = &sec.ExpiresAt
 	}
 	n, err := q.Exec(ctx, `UPDATE credentials SET key_id = $1, sealed = $2, hint = $3, expires_at = $4, version = version + 1, refresh_state = '', updated_at = $5
-		WHERE id = $6 AND version = $7`, keyID, sealed, hint("oauth", sec), expires, s.now(), id, expectedVersion)
+		WHERE id = $6 AND version = $7`, keyID, sealed, hint(MethodOAuth, sec), expires, s.now(), id, expectedVersion)
 	if err != nil {
 		return Credential{}, fmt.Errorf("update credential secret: %w", err)
 	}

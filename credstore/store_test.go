@@ -56,13 +56,13 @@ var samples = map[string]credstore.Secret{
 	"codex/api_key":  {APIKey: "sk-proj-CODEXKEY-MARKER-9999"},
 }
 
-func (f fixture) put(t *testing.T, scope, agent, method string) credstore.Credential {
+func (f fixture) put(t *testing.T, scope string, agent credstore.Agent, method credstore.Method) credstore.Credential {
 	t.Helper()
 	owner := credstore.Owner{Scope: scope, ID: f.org}
 	if scope == credstore.ScopeUser {
 		owner.ID = f.user
 	}
-	c, err := f.store.Put(context.Background(), f.db, owner, agent, method, samples[agent+"/"+method], f.by)
+	c, err := f.store.Put(context.Background(), f.db, owner, agent, method, samples[string(agent)+"/"+string(method)], f.by)
 	if err != nil {
 		t.Fatalf("put %s %s/%s: %v", scope, agent, method, err)
 	}
@@ -71,15 +71,19 @@ func (f fixture) put(t *testing.T, scope, agent, method string) credstore.Creden
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	type cred struct{ scope, agent, method string }
+	type cred struct {
+		scope  string
+		agent  credstore.Agent
+		method credstore.Method
+	}
 	cases := []struct {
 		name      string
 		creds     []cred
 		unusable  []int // indexes into creds
-		userPref  string
-		orgPref   string
-		agent     string
-		wantAgent string
+		userPref  credstore.Agent
+		orgPref   credstore.Agent
+		agent     credstore.Agent
+		wantAgent credstore.Agent
 		wantChain []string // scope/method
 		wantErr   error
 	}{
@@ -134,7 +138,7 @@ func TestResolve(t *testing.T) {
 				}
 				var got []string
 				for _, l := range res.Chain {
-					got = append(got, l.Scope+"/"+l.Method)
+					got = append(got, l.Scope+"/"+string(l.Method))
 				}
 				if res.Agent != tc.wantAgent || fmt.Sprint(got) != fmt.Sprint(tc.wantChain) {
 					t.Fatalf("resolved %s %v, want %s %v", res.Agent, got, tc.wantAgent, tc.wantChain)
@@ -153,10 +157,11 @@ func TestValidation(t *testing.T) {
 	f := newFixture(t, db)
 	owner := credstore.Owner{Scope: "user", ID: f.user}
 	cases := []struct {
-		agent, method string
-		in            credstore.Secret
-		kind          error
-		msg           string
+		agent  credstore.Agent
+		method credstore.Method
+		in     credstore.Secret
+		kind   error
+		msg    string
 	}{
 		{"claude", "api_key", credstore.Secret{APIKey: "sk-proj-x"}, errs.ErrInvalid, `starting with "sk-ant-"`},
 		{"claude", "api_key", credstore.Secret{}, errs.ErrInvalid, "api_key is required"},
@@ -238,7 +243,7 @@ func TestNoPlaintextSecretsAtRest(t *testing.T) {
 		for _, scope := range []string{"org", "user"} {
 			for key := range samples {
 				agent, method, _ := strings.Cut(key, "/")
-				f.put(t, scope, agent, method)
+				f.put(t, scope, credstore.Agent(agent), credstore.Method(method))
 			}
 		}
 		dump := sqldbtest.Dump(t, db)

@@ -91,15 +91,15 @@ type app struct {
 type chainResolver struct{ creds *credstore.Store }
 
 func (r chainResolver) ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []launch.ChainEntry, error) {
-	res, err := r.creds.Resolve(ctx, q, orgID, userID, agent)
+	res, err := r.creds.Resolve(ctx, q, orgID, userID, credstore.Agent(agent))
 	if err != nil {
 		return "", nil, err
 	}
 	chain := make([]launch.ChainEntry, len(res.Chain))
 	for i, l := range res.Chain {
-		chain[i] = launch.ChainEntry{CredentialID: l.CredentialID, Scope: l.Scope, Method: l.Method}
+		chain[i] = launch.ChainEntry{CredentialID: l.CredentialID, Scope: l.Scope, Method: string(l.Method)}
 	}
-	return res.Agent, chain, nil
+	return string(res.Agent), chain, nil
 }
 
 // credentialEnv gives the exec launcher the agent variables of a
@@ -111,7 +111,7 @@ func (e credentialEnv) Env(ctx context.Context, workspaceID string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	issued, err := e.a.runtime.Current(ctx, credstore.Chain{OrgID: w.OrgID, Agent: w.Agent, IDs: w.CredentialIDs()})
+	issued, err := e.a.runtime.Current(ctx, credstore.Chain{OrgID: w.OrgID, Agent: credstore.Agent(w.Agent), IDs: w.CredentialIDs()})
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +162,9 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	}
 	a.keys = keys
 	a.creds = credstore.NewStore(keys, a.identity)
-	a.runtime = credstore.NewRuntime(db, a.creds, map[string]oauthrefresh.Endpoint{
-		"claude": {URL: cfg.Agents.ClaudeTokenURL, ClientID: cfg.Agents.ClaudeClientID, Form: cfg.Agents.FormEncoded},
-		"codex":  {URL: cfg.Agents.CodexTokenURL, ClientID: cfg.Agents.CodexClientID, Form: cfg.Agents.FormEncoded},
+	a.runtime = credstore.NewRuntime(db, a.creds, map[credstore.Agent]oauthrefresh.Endpoint{
+		credstore.AgentClaude: {URL: cfg.Agents.ClaudeTokenURL, ClientID: cfg.Agents.ClaudeClientID, Form: cfg.Agents.FormEncoded},
+		credstore.AgentCodex:  {URL: cfg.Agents.CodexTokenURL, ClientID: cfg.Agents.CodexClientID, Form: cfg.Agents.FormEncoded},
 	}, log)
 	q, err := queue.New(db, log, queueOpts)
 	if err != nil {

@@ -178,7 +178,7 @@ func seedDemo(ctx context.Context, a *app, base, ghSecret string) (token, orgID 
 	if _, err := a.identity.LinkGitHub(ctx, a.db, identity.LinkRequest{UserID: ada.ID, GitHubID: 21031067, Login: "Codertocat", Via: identity.LinkedViaAdmin, ActorID: admin.ID, OrgID: org.ID}); err != nil {
 		return "", "", err
 	}
-	if _, err := a.creds.Put(ctx, a.db, credstore.Owner{Scope: credstore.ScopeOrg, ID: org.ID}, "claude", "api_key",
+	if _, err := a.creds.Put(ctx, a.db, credstore.Owner{Scope: credstore.ScopeOrg, ID: org.ID}, credstore.AgentClaude, credstore.MethodAPIKey,
 		credstore.Secret{APIKey: "sk-ant-api03-demo-" + randomSecret()}, credstore.Change{ActorID: admin.ID, OrgID: org.ID}); err != nil {
 		return "", "", err
 	}

@@ -14,12 +14,12 @@ import (
 
 // CredentialService is what the credential endpoints need (credstore.Service).
 type CredentialService interface {
-	Put(ctx context.Context, o credstore.Owner, agent, method string, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
-	Find(ctx context.Context, o credstore.Owner, agent, method string) (credstore.Credential, error)
+	Put(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
+	Find(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method) (credstore.Credential, error)
 	List(ctx context.Context, o credstore.Owner) ([]credstore.Credential, error)
-	Delete(ctx context.Context, o credstore.Owner, agent, method string, by credstore.Change) error
-	ResolveMember(ctx context.Context, orgID, userID, agent string) (credstore.Resolution, error)
-	SetPreference(ctx context.Context, o credstore.Owner, agent string, by credstore.Change) error
+	Delete(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, by credstore.Change) error
+	ResolveMember(ctx context.Context, orgID, userID string, agent credstore.Agent) (credstore.Resolution, error)
+	SetPreference(ctx context.Context, o credstore.Owner, agent credstore.Agent, by credstore.Change) error
 }
 
 func (s *Server) credentialRoutes(r *gin.RouterGroup) {
@@ -75,7 +75,7 @@ func (s *Server) putCredential(c *gin.Context, owner credstore.Owner, by credsto
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	cred, err := s.Credentials.Put(c.Request.Context(), owner, c.Param("agent"), c.Param("method"), in, by)
+	cred, err := s.Credentials.Put(c.Request.Context(), owner, credstore.Agent(c.Param("agent")), credstore.Method(c.Param("method")), in, by)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Server) putCredential(c *gin.Context, owner credstore.Owner, by credsto
 }
 
 func (s *Server) getCredential(c *gin.Context, owner credstore.Owner, _ credstore.Change) error {
-	cred, err := s.Credentials.Find(c.Request.Context(), owner, c.Param("agent"), c.Param("method"))
+	cred, err := s.Credentials.Find(c.Request.Context(), owner, credstore.Agent(c.Param("agent")), credstore.Method(c.Param("method")))
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (s *Server) getCredential(c *gin.Context, owner credstore.Owner, _ credstor
 }
 
 func (s *Server) deleteCredential(c *gin.Context, owner credstore.Owner, by credstore.Change) error {
-	if err := s.Credentials.Delete(c.Request.Context(), owner, c.Param("agent"), c.Param("method"), by); err != nil {
+	if err := s.Credentials.Delete(c.Request.Context(), owner, credstore.Agent(c.Param("agent")), credstore.Method(c.Param("method")), by); err != nil {
 		return err
 	}
 	c.Status(http.StatusNoContent)
@@ -101,8 +101,8 @@ func (s *Server) deleteCredential(c *gin.Context, owner credstore.Owner, by cred
 }
 
 type preferenceRequest struct {
-	Agent        string `json:"agent"`
-	DefaultAgent string `json:"default_agent"`
+	Agent        credstore.Agent `json:"agent"`
+	DefaultAgent credstore.Agent `json:"default_agent"`
 }
 
 func (s *Server) setMyPreference(c *gin.Context) error {
@@ -126,7 +126,7 @@ func (s *Server) setOrgPreference(c *gin.Context) error {
 	return s.setPreference(c, credstore.Owner{Scope: credstore.ScopeOrg, ID: p.OrgID}, req.DefaultAgent, credstore.Change{ActorID: p.Actor(), OrgID: p.OrgID}, "default_agent")
 }
 
-func (s *Server) setPreference(c *gin.Context, owner credstore.Owner, agent string, by credstore.Change, field string) error {
+func (s *Server) setPreference(c *gin.Context, owner credstore.Owner, agent credstore.Agent, by credstore.Change, field string) error {
 	if err := s.Credentials.SetPreference(c.Request.Context(), owner, agent, by); err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (s *Server) resolveChain(c *gin.Context) error {
 	if userID != p.UserID && !p.IsAdmin() {
 		return errAdminOnly
 	}
-	res, err := s.Credentials.ResolveMember(c.Request.Context(), p.OrgID, userID, queryParam(c, "agent"))
+	res, err := s.Credentials.ResolveMember(c.Request.Context(), p.OrgID, userID, credstore.Agent(queryParam(c, "agent")))
 	if err != nil {
 		return err
 	}
