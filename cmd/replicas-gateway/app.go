@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,11 +88,15 @@ type app struct {
 }
 
 // chainResolver adapts the credential store to what launch needs: the
-// chain's ids, scopes and methods, never secrets.
+// chain's ids, scopes and methods, never secrets, and launch's
+// ErrNoCredentials when no agent is configured.
 type chainResolver struct{ creds *credstore.Store }
 
 func (r chainResolver) ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []launch.ChainEntry, error) {
 	res, err := r.creds.Resolve(ctx, q, orgID, userID, credstore.Agent(agent))
+	if errors.Is(err, credstore.ErrNoCredentials) {
+		return "", nil, launch.ErrNoCredentials
+	}
 	if err != nil {
 		return "", nil, err
 	}

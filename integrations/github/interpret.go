@@ -145,10 +145,10 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 				return err
 			}
 		}
-		switch {
-		case ws != nil:
+		switch outcome, _ := launch.Outcome(launchErr); outcome {
+		case launch.OutcomeLaunched:
 			return a.react(ctx, tx, m) // the reply comes when the workspace is launched (ReportTx)
-		case errors.Is(launchErr, launch.ErrDuplicate):
+		case launch.OutcomeDuplicate:
 			return nil
 		default: // no credentials
 			if err := a.react(ctx, tx, m); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -72,7 +71,7 @@ func TestAcknowledgements(t *testing.T) {
 		e.commit(t, interpret("issue_comment.created", build(t, onPR, set("sender.id", 999), set("sender.login", "stranger"), set("comment.id", 5))), nil, nil)
 		// Not a member; no credentials (PR 2, so the explanation is not rate-limited by the first).
 		e.commit(t, interpret("issue_comment.created", build(t, onPR, set("sender.id", outsiderID))), nil, nil)
-		e.commit(t, interpret("pull_request_review_comment.created", build(t, "pull_request_review_comment.created.json", set("comment.body", "@tryreplicas go"), set("comment.id", 6))), nil, credstore.ErrNoCredentials)
+		e.commit(t, interpret("pull_request_review_comment.created", build(t, "pull_request_review_comment.created.json", set("comment.body", "@tryreplicas go"), set("comment.id", 6))), nil, launch.ErrNoCredentials)
 		// Installation not bound.
 		e.commit(t, interpret("issue_comment.created", build(t, onPR, set("installation.id", 777), set("sender.id", 31))), nil, nil)
 

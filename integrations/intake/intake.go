@@ -13,7 +13,6 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -38,16 +37,15 @@ var ErrPermanent = errors.New("permanent")
 // Retry-After, so the sender tries again (nothing was written).
 var errNotRecorded = errs.New(errs.ErrUnavailable, "unavailable", "the delivery could not be recorded; retry later")
 
-// Outcomes that intake itself records; sources add their own through
-// Plan.Outcome.
+// Outcomes that intake itself records: those of a launch attempt
+// (launch.Outcome) and a delivery no source interprets. Sources add their
+// own through Plan.Outcome.
 const (
-	OutcomeLaunched      = "launched"
-	OutcomeDuplicate     = "duplicate: already launched"
-	OutcomeNoCredentials = "no_credentials"
-	OutcomeNoSource      = "error: no source"
-	// OutcomeRepositoryNotInstalled: the trigger's repository belongs to no
-	// GitHub installation bound to the org, so nothing launched.
-	OutcomeRepositoryNotInstalled = "repository_not_installed"
+	OutcomeLaunched               = launch.OutcomeLaunched
+	OutcomeDuplicate              = launch.OutcomeDuplicate
+	OutcomeNoCredentials          = launch.OutcomeNoCredentials
+	OutcomeRepositoryNotInstalled = launch.OutcomeRepositoryNotInstalled
+	OutcomeNoSource               = "error: no source"
 )
 
 // MaxAttempts is how often a delivery is tried before it is dead.
@@ -368,17 +366,13 @@ func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Del
 			t := *plan.Trigger
 			t.DeliveryID = d.ID
 			w, err := s.launcher.LaunchTx(ctx, tx, t)
-			switch {
-			case err == nil:
-				ws, outcome = &w, OutcomeLaunched
-			case errors.Is(err, launch.ErrDuplicate):
-				launchErr, outcome = err, OutcomeDuplicate
-			case errors.Is(err, credstore.ErrNoCredentials):
-				launchErr, outcome = err, OutcomeNoCredentials
-			case errors.Is(err, launch.ErrRepositoryNotInstalled):
-				launchErr, outcome = err, OutcomeRepositoryNotInstalled
-			default:
+			o, ok := launch.Outcome(err)
+			if !ok {
 				return fmt.Errorf("launch: %w", err)
+			}
+			outcome, launchErr = o, err
+			if err == nil {
+				ws = &w
 			}
 			if plan.OrgID == "" {
 				plan.OrgID = t.OrgID

@@ -30,7 +30,7 @@ type chain struct{ empty atomic.Bool }
 
 func (c *chain) ResolveChain(_ context.Context, _ sqldb.Querier, _, _, _ string) (string, []launch.ChainEntry, error) {
 	if c.empty.Load() {
-		return "", nil, credstore.ErrNoCredentials
+		return "", nil, launch.ErrNoCredentials
 	}
 	return "claude", []launch.ChainEntry{{CredentialID: "cred_1", Scope: "user", Method: "api_key"}}, nil
 }
@@ -422,7 +422,7 @@ func TestReplay(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if len(launchErrs) != 3 || !errors.Is(launchErrs[0], credstore.ErrNoCredentials) || launchErrs[1] != nil || !errors.Is(launchErrs[2], launch.ErrDuplicate) {
+		if len(launchErrs) != 3 || !errors.Is(launchErrs[0], launch.ErrNoCredentials) || launchErrs[1] != nil || !errors.Is(launchErrs[2], launch.ErrDuplicate) {
 			t.Fatalf("Then saw launch errors %v, want [no credentials, nil, duplicate]", launchErrs)
 		}
 		if err := e.svc.Replay(context.Background(), "dlv_missing"); !errors.Is(err, errs.ErrNotFound) {

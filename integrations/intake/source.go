@@ -31,10 +31,10 @@ type Plan struct {
 	Outcome string
 	// Then runs inside the committing transaction after the launch attempt:
 	// ws is the new workspace (nil when nothing launched), launchErr is
-	// credstore.ErrNoCredentials when no agent is configured,
+	// launch.ErrNoCredentials when no agent is configured,
 	// launch.ErrRepositoryNotInstalled when the repository belongs to no
 	// installation bound to the org, or launch.ErrDuplicate when the same
-	// TriggerKey already launched.
+	// TriggerKey already launched; launch.Outcome names what it means.
 	// Sources enqueue their acknowledgement jobs here (reactions, replies,
 	// agent activities), so they commit with everything else.
 	Then func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error

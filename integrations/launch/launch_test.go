@@ -32,7 +32,7 @@ type fixedChain struct{ empty bool }
 
 func (f fixedChain) ResolveChain(_ context.Context, _ sqldb.Querier, _, _, agent string) (string, []launch.ChainEntry, error) {
 	if f.empty {
-		return "", nil, errs.New(errs.ErrUnprocessable, "no_credentials", "at least one coding agent must be configured")
+		return "", nil, launch.ErrNoCredentials
 	}
 	return "claude", []launch.ChainEntry{{CredentialID: "cred_1", Scope: "user", Method: "api_key"}}, nil
 }

@@ -13,14 +13,13 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
 // ChainResolver resolves the credential chain for a user in an org; agent
-// "" lets preferences choose. It returns credstore.ErrNoCredentials when no
-// agent is configured.
+// "" lets preferences choose. It returns ErrNoCredentials when no agent is
+// configured.
 type ChainResolver interface {
 	ResolveChain(ctx context.Context, q sqldb.Querier, orgID, userID, agent string) (string, []ChainEntry, error)
 }
@@ -360,7 +359,7 @@ func (s *Service) Rechain(ctx context.Context, id string) (Workspace, error) {
 			return err
 		}
 		agent, chain, err := s.resolver.ResolveChain(ctx, tx, w.OrgID, w.UserID, w.Agent)
-		if err != nil && !errors.Is(err, errs.ErrUnprocessable) {
+		if err != nil && !errors.Is(err, ErrNoCredentials) {
 			return err
 		}
 		if err != nil { // nothing configured any more: an empty chain answers exhausted

@@ -31,7 +31,38 @@ var (
 	// ErrRepositoryNotInstalled: no GitHub installation bound to the org holds the repository.
 	ErrRepositoryNotInstalled = errs.New(errs.ErrUnprocessable, "repository_not_installed",
 		"the repository does not belong to a GitHub App installation connected to this organization")
+	// ErrNoCredentials: no coding agent has a usable credential for the
+	// trigger's user in its org.
+	ErrNoCredentials = errs.New(errs.ErrUnprocessable, "no_credentials", "at least one coding agent must be configured")
 )
+
+// Outcomes of a launch attempt, as the delivery that asked for it records
+// them.
+const (
+	OutcomeLaunched      = "launched"
+	OutcomeDuplicate     = "duplicate: already launched"
+	OutcomeNoCredentials = "no_credentials"
+	// OutcomeRepositoryNotInstalled: the trigger's repository belongs to no
+	// GitHub installation bound to the org, so nothing launched.
+	OutcomeRepositoryNotInstalled = "repository_not_installed"
+)
+
+// Outcome names what the error of LaunchTx means for the trigger: launched
+// (nil), a duplicate, or a refusal that retrying will not change. Any other
+// error is a failure to launch, and ok is false.
+func Outcome(err error) (outcome string, ok bool) {
+	switch {
+	case err == nil:
+		return OutcomeLaunched, true
+	case errors.Is(err, ErrDuplicate):
+		return OutcomeDuplicate, true
+	case errors.Is(err, ErrNoCredentials):
+		return OutcomeNoCredentials, true
+	case errors.Is(err, ErrRepositoryNotInstalled):
+		return OutcomeRepositoryNotInstalled, true
+	}
+	return "", false
+}
 
 // TokenPrefix starts every workspace token.
 const TokenPrefix = "rpw"

@@ -340,17 +340,18 @@ func (a *App) launchTrigger(r request, userID, repo string) *launch.Trigger {
 // at once (the link follows from ReportTx when launched), a note on a
 // follow-up prompt, or why nothing launched.
 func (a *App) then(r request) func(context.Context, sqldb.Tx, *launch.Workspace, error) error {
-	return func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error {
+	return func(ctx context.Context, tx sqldb.Tx, _ *launch.Workspace, launchErr error) error {
+		outcome, _ := launch.Outcome(launchErr)
 		switch {
-		case ws != nil && r.sessionID != "":
+		case outcome == launch.OutcomeLaunched && r.sessionID != "":
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Launching a Replicas workspace for this issue…")
-		case ws != nil:
+		case outcome == launch.OutcomeLaunched:
 			return nil // the comment with the link comes when it is launched (ReportTx)
-		case errors.Is(launchErr, launch.ErrDuplicate) && r.kind == "prompt":
+		case outcome == launch.OutcomeDuplicate && r.kind == "prompt":
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: this session already has a Replicas workspace.")
-		case errors.Is(launchErr, launch.ErrDuplicate):
+		case outcome == launch.OutcomeDuplicate:
 			return nil
-		case errors.Is(launchErr, launch.ErrRepositoryNotInstalled):
+		case outcome == launch.OutcomeRepositoryNotInstalled:
 			return a.explain(ctx, tx, r, "Nothing was launched: the repository for this issue is not part of a GitHub App installation connected to this Replicas organization. An org admin can add it to the installation, or map the team to an installed repository.")
 		default:
 			return a.explain(ctx, tx, r, "Nothing was launched: at least one coding agent must be configured. Add a Claude or Codex credential in Replicas (Coding Agents settings) and try again.")
