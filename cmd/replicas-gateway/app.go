@@ -183,12 +183,12 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.launch.TokenTTL = cfg.Workspaces.TokenTTL
 	a.intake = intake.NewService(db, q, a.launch, log)
 	a.intake.AddSource(a.github)
-	a.launch.RegisterReporter("github", a.github)
+	a.launch.RegisterReporter(launch.SourceGitHub, a.github)
 	linCfg := cfg.Linear
 	linCfg.StateKey = secret.Secret(keys.DeriveKey("linear-oauth-state"))
 	a.linear = linear.New(linCfg, db, a.identity, keys, a.github.Store(), q, log)
 	a.intake.AddSource(a.linear)
-	a.launch.RegisterReporter("linear", a.linear)
+	a.launch.RegisterReporter(launch.SourceLinear, a.linear)
 	retention.Register(q, db, log, []retention.Task{
 		{Name: "delivery bodies", Purge: intake.BodyRetention(cfg.Limits.DeliveryRetention).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},

@@ -114,7 +114,7 @@ func (s *Server) createWorkspace(c *gin.Context) error {
 	}
 	w, err := s.Workspaces.Launch(c.Request.Context(), launch.Trigger{
 		OrgID: p.OrgID, UserID: p.UserID, Agent: req.Agent,
-		Source: launch.Source{Kind: "api", Details: map[string]string{"requested_by": p.UserID}},
+		Source: launch.Source{Kind: launch.SourceAPI, API: &launch.APISource{RequestedBy: p.UserID}},
 		Task:   req.Task, Repository: req.Repository,
 	})
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	gh "github.com/google/go-github/v62/github"
@@ -132,9 +131,9 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 	trigger := &launch.Trigger{
 		OrgID: inst.OrgID, UserID: link.UserID, InstallationID: m.installationID,
 		TriggerKey: fmt.Sprintf("github:%s:%d:%s", m.kind, m.id, m.updatedAt),
-		Source: launch.Source{Kind: "github", URL: m.url, Details: map[string]string{
-			"repository": repo, "pull_request": strconv.Itoa(m.pr), "installation_id": strconv.FormatInt(m.installationID, 10),
-			"comment_id": strconv.FormatInt(m.id, 10), "comment_kind": m.kind, "sender": m.sender.GetLogin(),
+		Source: launch.Source{Kind: launch.SourceGitHub, URL: m.url, GitHub: &launch.GitHubSource{
+			Repository: repo, PullRequest: m.pr, InstallationID: m.installationID,
+			CommentID: m.id, CommentKind: m.kind, Sender: m.sender.GetLogin(),
 		}},
 		Task:       launch.Task{Title: fmt.Sprintf("%s#%d: %s", repo, m.pr, m.prTitle), Body: m.body, URL: m.url},
 		Repository: launch.Repository{FullName: repo, Ref: m.headRef},

@@ -83,7 +83,7 @@ func TestInterpretMentions(t *testing.T) {
 			}
 			if tr.TriggerKey != tc.key || tr.Repository.Ref != tc.ref || tr.Repository.FullName != "Codertocat/Hello-World" ||
 				tr.OrgID != e.orgID || tr.UserID != e.ada.ID || plan.OrgID != e.orgID || tr.Source.Kind != "github" ||
-				tr.Source.Details["installation_id"] != "1" || tr.Task.URL != tr.Source.URL || tr.Task.URL == "" {
+				tr.Source.GitHub == nil || tr.Source.GitHub.InstallationID != 1 || tr.Task.URL != tr.Source.URL || tr.Task.URL == "" {
 				t.Errorf("%s: trigger %+v", tc.name, tr)
 			}
 		}
@@ -102,12 +102,10 @@ func TestInterpretTriggerDetails(t *testing.T) {
 			t.Fatalf("%+v, %v", plan, err)
 		}
 		tr := plan.Trigger
-		want := map[string]string{"repository": "Codertocat/Hello-World", "pull_request": "1", "installation_id": "1",
-			"comment_id": "492700400", "comment_kind": "issue_comment", "sender": "Codertocat"}
-		for k, v := range want {
-			if tr.Source.Details[k] != v {
-				t.Errorf("details[%s] = %q, want %q", k, tr.Source.Details[k], v)
-			}
+		want := launch.GitHubSource{Repository: "Codertocat/Hello-World", PullRequest: 1, InstallationID: 1,
+			CommentID: 492700400, CommentKind: "issue_comment", Sender: "Codertocat"}
+		if tr.Source.GitHub == nil || *tr.Source.GitHub != want {
+			t.Errorf("details = %+v, want %+v", tr.Source.GitHub, want)
 		}
 		if tr.Task.Title != "Codertocat/Hello-World#1: Spelling error in the README file" ||
 			tr.Task.Body != "@tryreplicas please make the failing test pass" ||

@@ -7,7 +7,6 @@ package github
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/riverqueue/river"
@@ -119,10 +118,14 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 	base := strings.TrimRight(a.cfg.PublicURL, "/")
 	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
 	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
+	src := ws.Source.GitHub
+	if src == nil {
+		src = &launch.GitHubSource{}
+	}
 	var text string
 	switch ws.Status {
 	case launch.StatusLaunched:
-		text = fmt.Sprintf("Launched workspace [%s](%s) with %s for @%s.", ws.ID, link, ws.Agent, ws.Source.Details["sender"])
+		text = fmt.Sprintf("Launched workspace [%s](%s) with %s for @%s.", ws.ID, link, ws.Agent, src.Sender)
 		if ws.DryRun {
 			text += " (dry run: no launcher is configured)"
 		}
@@ -141,13 +144,11 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 	default:
 		return nil
 	}
-	inst, err := strconv.ParseInt(ws.Source.Details["installation_id"], 10, 64)
-	if err != nil {
+	if src.InstallationID == 0 {
 		return fmt.Errorf("github: workspace %s has no installation id", ws.ID)
 	}
-	pr, err := strconv.Atoi(ws.Source.Details["pull_request"])
-	if err != nil {
+	if src.PullRequest == 0 {
 		return fmt.Errorf("github: workspace %s has no pull request", ws.ID)
 	}
-	return a.comment(ctx, tx, inst, ws.Source.Details["repository"], pr, text)
+	return a.comment(ctx, tx, src.InstallationID, src.Repository, src.PullRequest, text)
 }

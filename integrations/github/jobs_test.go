@@ -191,7 +191,7 @@ func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.q.Stop(context.Background()) })
 	const secret, stderr = "AKIAIOSFODNN7EXAMPLE", "fatal: could not read Username for 'https://github.com'"
-	source := launch.Source{Kind: "github", Details: map[string]string{"installation_id": "1", "repository": "Codertocat/Hello-World", "pull_request": "1"}}
+	source := launch.Source{Kind: "github", GitHub: &launch.GitHubSource{InstallationID: 1, Repository: "Codertocat/Hello-World", PullRequest: 1}}
 	for _, ws := range []launch.Workspace{
 		{ID: "ws_f", Status: launch.StatusFailed, Source: source, Error: "launch failed after 8 attempts: launcher command: exit status 1: " + stderr + " key=" + secret},
 		{ID: "ws_c", Status: launch.StatusCancelled, Source: source},

@@ -23,15 +23,6 @@ const (
 	StatusCancelled  Status = "cancelled"
 )
 
-// Source says where a workspace came from; Kind is "github", "linear" or
-// "api", and Details carries what that source needs to report back (e.g.
-// repository, pull_request, comment_id; or issue_id, agent_session_id).
-type Source struct {
-	Kind    string            `json:"kind"`
-	URL     string            `json:"url,omitempty"`
-	Details map[string]string `json:"details,omitempty"`
-}
-
 // Task is what the agent is asked to do.
 type Task struct {
 	Title string `json:"title"`

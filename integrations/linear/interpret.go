@@ -320,17 +320,16 @@ func (a *App) launchTrigger(r request, userID, repo string) *launch.Trigger {
 		body = strings.TrimSpace(body + "\n\n" + r.prompt)
 	}
 	key := fmt.Sprintf("linear:issue:%s:%s:%s", r.issue.ID, r.kind, r.issue.UpdatedAt)
-	details := map[string]string{"issue_id": r.issue.ID, "identifier": r.issue.Identifier, "organization_id": r.conn.OrganizationID}
+	src := &launch.LinearSource{IssueID: r.issue.ID, Identifier: r.issue.Identifier, OrganizationID: r.conn.OrganizationID, AgentSessionID: r.sessionID}
 	if r.sessionID != "" {
 		key = "linear:session:" + r.sessionID
-		details["agent_session_id"] = r.sessionID
 	}
 	if r.issue.Team != nil {
-		details["team"] = r.issue.Team.Key
+		src.Team = r.issue.Team.Key
 	}
 	return &launch.Trigger{
 		OrgID: r.conn.OrgID, UserID: userID, TriggerKey: key,
-		Source:     launch.Source{Kind: "linear", URL: r.issue.URL, Details: details},
+		Source:     launch.Source{Kind: launch.SourceLinear, URL: r.issue.URL, Linear: src},
 		Task:       launch.Task{Title: r.issue.Identifier + ": " + r.issue.Title, Body: body, URL: r.issue.URL},
 		Repository: launch.Repository{FullName: repo},
 	}

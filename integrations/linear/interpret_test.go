@@ -213,8 +213,8 @@ func TestInterpret(t *testing.T) {
 				t.Errorf("%s: plan %+v trigger %+v", tc.name, plan, tr)
 				continue
 			}
-			if tr.Source.Kind != "linear" || tr.Source.Details["issue_id"] == "" || !strings.HasPrefix(tr.Task.Title, tr.Source.Details["identifier"]+": ") ||
-				!strings.HasPrefix(tr.Task.URL, "https://linear.app/acme/issue/") || tr.Source.Details["team"] == "" {
+			if tr.Source.Kind != "linear" || tr.Source.Linear == nil || tr.Source.Linear.IssueID == "" || !strings.HasPrefix(tr.Task.Title, tr.Source.Linear.Identifier+": ") ||
+				!strings.HasPrefix(tr.Task.URL, "https://linear.app/acme/issue/") || tr.Source.Linear.Team == "" {
 				t.Errorf("%s: task %+v source %+v", tc.name, tr.Task, tr.Source)
 			}
 		}

@@ -151,8 +151,12 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 	default:
 		return nil
 	}
-	if s := ws.Source.Details["agent_session_id"]; s != "" {
-		return a.activity(ctx, tx, ws.OrgID, s, typ, text)
+	src := ws.Source.Linear
+	if src == nil {
+		src = &launch.LinearSource{}
 	}
-	return a.comment(ctx, tx, ws.OrgID, ws.Source.Details["issue_id"], text)
+	if src.AgentSessionID != "" {
+		return a.activity(ctx, tx, ws.OrgID, src.AgentSessionID, typ, text)
+	}
+	return a.comment(ctx, tx, ws.OrgID, src.IssueID, text)
 }

@@ -139,8 +139,8 @@ func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
 	t.Cleanup(func() { _ = q.Stop(context.Background()) })
 	const secret, stderr = "ghp_16C7e42F292c6912E7710c838347Ae178B4a", "error: permission denied (publickey)"
 	failure := "launcher answered 422: " + stderr + " token=" + secret
-	session := launch.Source{Kind: "linear", Details: map[string]string{"agent_session_id": "session-1", "issue_id": "issue-1"}}
-	issue := launch.Source{Kind: "linear", Details: map[string]string{"issue_id": "issue-2"}}
+	session := launch.Source{Kind: "linear", Linear: &launch.LinearSource{AgentSessionID: "session-1", IssueID: "issue-1"}}
+	issue := launch.Source{Kind: "linear", Linear: &launch.LinearSource{IssueID: "issue-2"}}
 	reports := []launch.Workspace{
 		{ID: "ws_fs", OrgID: e.orgID, Status: launch.StatusFailed, Source: session, Error: failure},
 		{ID: "ws_fi", OrgID: e.orgID, Status: launch.StatusFailed, Source: issue, Error: failure},
