@@ -102,7 +102,7 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID stri
 func (s *Store) Preference(ctx context.Context, q sqldb.Querier, o Owner) (Agent, error) {
 	var agent Agent
 	err := q.QueryRow(ctx, `SELECT agent FROM agent_preferences WHERE owner_kind = $1 AND owner_id = $2`, o.Scope, o.ID).Scan(&agent)
-	return agent, notFound(err, "get agent preference")
+	return agent, sqldb.NoRowsAs(err, ErrNotFound, "get agent preference")
 }
 
 // SetPreference sets it; an empty agent clears it.

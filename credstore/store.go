@@ -149,7 +149,7 @@ func (s *Store) seal(id string, sec Secret) (string, []byte, error) {
 func (s *Store) find(ctx context.Context, q sqldb.Querier, o Owner, agent Agent, method Method) (Credential, error) {
 	c, err := scanCred(q.QueryRow(ctx, `SELECT `+credCols+` FROM credentials WHERE scope = $1 AND owner_id = $2 AND agent = $3 AND method = $4`,
 		o.Scope, o.ID, agent, method))
-	return c, notFound(err, "get credential")
+	return c, sqldb.NoRowsAs(err, ErrNotFound, "get credential")
 }
 
 // Find returns the owner's credential for agent and method.
@@ -163,7 +163,7 @@ func (s *Store) Find(ctx context.Context, q sqldb.Querier, o Owner, agent Agent,
 // Get returns a credential by id.
 func (s *Store) Get(ctx context.Context, q sqldb.Querier, id string) (Credential, error) {
 	c, err := scanCred(q.QueryRow(ctx, `SELECT `+credCols+` FROM credentials WHERE id = $1`, id))
-	return c, notFound(err, "get credential")
+	return c, sqldb.NoRowsAs(err, ErrNotFound, "get credential")
 }
 
 // List returns the owner's credentials in agent and chain order.
@@ -302,16 +302,6 @@ func (s *Store) record(ctx context.Context, q sqldb.Querier, by Change, action s
 		org = c.OwnerID
 	}
 	return s.audit.Audit(ctx, q, identity.AuditEntry{OrgID: org, ActorID: by.ActorID, Action: action, Target: c.ID, Detail: detail})
-}
-
-func notFound(err error, op string) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return ErrNotFound
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 func identityEntry(orgID, actor, action, target string, detail map[string]any) identity.AuditEntry {

@@ -63,13 +63,13 @@ func scanLink(r sqldb.Row) (GitHubLink, error) {
 // GitHubLinkByID returns the link of a numeric GitHub account id.
 func (s *Store) GitHubLinkByID(ctx context.Context, q sqldb.Querier, githubID int64) (GitHubLink, error) {
 	l, err := scanLink(q.QueryRow(ctx, `SELECT `+linkCols+` FROM github_identities WHERE github_id = $1`, githubID))
-	return l, notFound(err, "get github link")
+	return l, sqldb.NoRowsAs(err, ErrNotFound, "get github link")
 }
 
 // GitHubLinkOf returns a user's link.
 func (s *Store) GitHubLinkOf(ctx context.Context, q sqldb.Querier, userID string) (GitHubLink, error) {
 	l, err := scanLink(q.QueryRow(ctx, `SELECT `+linkCols+` FROM github_identities WHERE user_id = $1`, userID))
-	return l, notFound(err, "get user's github link")
+	return l, sqldb.NoRowsAs(err, ErrNotFound, "get user's github link")
 }
 
 // UpdateGitHubLogin records a new login seen for a linked id (logins can be

@@ -92,14 +92,14 @@ func (s *Store) CreateOrg(ctx context.Context, q sqldb.Querier, slug, name strin
 func (s *Store) Org(ctx context.Context, q sqldb.Querier, id string) (Org, error) {
 	var o Org
 	err := q.QueryRow(ctx, `SELECT id, slug, name, created_at FROM orgs WHERE id = $1`, id).Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt)
-	return o, notFound(err, "get org")
+	return o, sqldb.NoRowsAs(err, ErrNotFound, "get org")
 }
 
 // OrgBySlug returns an org by slug.
 func (s *Store) OrgBySlug(ctx context.Context, q sqldb.Querier, slug string) (Org, error) {
 	var o Org
 	err := q.QueryRow(ctx, `SELECT id, slug, name, created_at FROM orgs WHERE slug = $1`, slug).Scan(&o.ID, &o.Slug, &o.Name, &o.CreatedAt)
-	return o, notFound(err, "get org by slug")
+	return o, sqldb.NoRowsAs(err, ErrNotFound, "get org by slug")
 }
 
 // EnsureUser returns the user with this email, creating it when missing.
@@ -130,14 +130,14 @@ func (s *Store) EnsureUser(ctx context.Context, q sqldb.Querier, email, name str
 func (s *Store) User(ctx context.Context, q sqldb.Querier, id string) (User, error) {
 	var u User
 	err := q.QueryRow(ctx, `SELECT id, email, name, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
-	return u, notFound(err, "get user")
+	return u, sqldb.NoRowsAs(err, ErrNotFound, "get user")
 }
 
 // UserByEmail finds a user by normalized email.
 func (s *Store) UserByEmail(ctx context.Context, q sqldb.Querier, email string) (User, error) {
 	var u User
 	err := q.QueryRow(ctx, `SELECT id, email, name, created_at FROM users WHERE email = $1`, NormalizeEmail(email)).Scan(&u.ID, &u.Email, &u.Name, &u.CreatedAt)
-	return u, notFound(err, "get user by email")
+	return u, sqldb.NoRowsAs(err, ErrNotFound, "get user by email")
 }
 
 // AddMember puts user in org with role, or changes the role of an existing member.
@@ -159,7 +159,7 @@ func (s *Store) Member(ctx context.Context, q sqldb.Querier, orgID, userID strin
 	err := q.QueryRow(ctx, `SELECT u.id, u.email, u.name, u.created_at, m.org_id, m.role
 		FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2`, orgID, userID).
 		Scan(&m.ID, &m.Email, &m.Name, &m.CreatedAt, &m.OrgID, &m.Role)
-	return m, notFound(err, "get member")
+	return m, sqldb.NoRowsAs(err, ErrNotFound, "get member")
 }
 
 // MemberByEmail finds the member of org with this (normalized) email.
@@ -195,14 +195,4 @@ func (s *Store) OrgIDsOf(ctx context.Context, q sqldb.Querier, userID string) ([
 		var id string
 		return id, r.Scan(&id)
 	})
-}
-
-func notFound(err error, op string) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return ErrNotFound
-	}
-	return fmt.Errorf("%s: %w", op, err)
 }

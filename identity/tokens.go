@@ -142,7 +142,7 @@ func (s *Store) RevokeOwnToken(ctx context.Context, db *sqldb.DB, by Principal, 
 		var orgID string
 		err := tx.QueryRow(ctx, `SELECT org_id FROM api_tokens WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL`, tokenID, by.UserID).Scan(&orgID)
 		if err != nil {
-			return notFound(err, "find token")
+			return sqldb.NoRowsAs(err, ErrNotFound, "find token")
 		}
 		if err := s.RevokeToken(ctx, tx, orgID, tokenID); err != nil {
 			return err

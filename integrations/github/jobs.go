@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	gh "github.com/google/go-github/v62/github"
 	"github.com/riverqueue/river"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -69,17 +70,24 @@ func (a *App) comment(ctx context.Context, tx sqldb.Tx, installationID int64, re
 	return err
 }
 
+// repoClient is the installation's client and the owner and name of the
+// repository fullName ("owner/name").
+func (a *App) repoClient(installationID int64, fullName string) (c *gh.Client, owner, name string, err error) {
+	c, err = a.client(installationID)
+	owner, name, _ = strings.Cut(fullName, "/")
+	return c, owner, name, err
+}
+
 type reactWorker struct {
 	river.WorkerDefaults[ReactArgs]
 	a *App
 }
 
 func (w *reactWorker) Work(ctx context.Context, job *river.Job[ReactArgs]) error {
-	c, err := w.a.client(job.Args.InstallationID)
+	c, owner, name, err := w.a.repoClient(job.Args.InstallationID, job.Args.Repository)
 	if err != nil {
 		return err
 	}
-	owner, name, _ := strings.Cut(job.Args.Repository, "/")
 	if job.Args.CommentKind == "review_comment" {
 		_, _, err = c.Reactions.CreatePullRequestCommentReaction(ctx, owner, name, job.Args.CommentID, "eyes")
 	} else {
@@ -97,13 +105,11 @@ type commentWorker struct {
 }
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
-	c, err := w.a.client(job.Args.InstallationID)
+	c, owner, name, err := w.a.repoClient(job.Args.InstallationID, job.Args.Repository)
 	if err != nil {
 		return err
 	}
-	owner, name, _ := strings.Cut(job.Args.Repository, "/")
-	body := job.Args.Body
-	if _, _, err := c.Issues.CreateComment(ctx, owner, name, job.Args.PullRequest, newIssueComment(body)); err != nil {
+	if _, _, err := c.Issues.CreateComment(ctx, owner, name, job.Args.PullRequest, newIssueComment(job.Args.Body)); err != nil {
 		return fmt.Errorf("github: comment on %s#%d: %w", job.Args.Repository, job.Args.PullRequest, err)
 	}
 	return nil

@@ -6,7 +6,6 @@ package github
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"time"
 
@@ -54,11 +53,8 @@ func (s *Store) Installation(ctx context.Context, q sqldb.Querier, id int64) (In
 	err := q.QueryRow(ctx, `SELECT installation_id, org_id, account_login, account_id, account_type, status, repository_selection, installer_id, updated_at
 		FROM github_installations WHERE installation_id = $1`, id).
 		Scan(&in.ID, &org, &in.AccountLogin, &in.AccountID, &in.AccountType, &in.Status, &in.RepositorySelection, &in.InstallerID, &in.UpdatedAt)
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return in, ErrNotFound
-	}
-	if err != nil {
-		return in, fmt.Errorf("get installation: %w", err)
+	if err := sqldb.NoRowsAs(err, ErrNotFound, "get installation"); err != nil {
+		return in, err
 	}
 	if org != nil {
 		in.OrgID = *org

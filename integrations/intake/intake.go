@@ -219,11 +219,8 @@ func scanRecord(r sqldb.Row) (Record, error) {
 // Get returns a delivery's record with its job state.
 func (s *Service) Get(ctx context.Context, id string) (Record, error) {
 	x, err := scanRecord(s.db.QueryRow(ctx, `SELECT `+recordCols+` FROM deliveries WHERE id = $1`, id))
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return Record{}, ErrNotFound
-	}
-	if err != nil {
-		return Record{}, fmt.Errorf("get delivery: %w", err)
+	if err := sqldb.NoRowsAs(err, ErrNotFound, "get delivery"); err != nil {
+		return Record{}, err
 	}
 	var ids []int64
 	if x.JobID != nil {

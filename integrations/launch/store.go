@@ -169,13 +169,13 @@ func nonNilChain(c []ChainEntry) []ChainEntry {
 // Get returns a workspace by id.
 func (s *Store) Get(ctx context.Context, q sqldb.Querier, id string) (Workspace, error) {
 	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE id = $1`, id))
-	return w, notFound(err)
+	return w, sqldb.NoRowsAs(err, ErrNotFound, "get workspace")
 }
 
 // ByTriggerKey returns the workspace a trigger launched.
 func (s *Store) ByTriggerKey(ctx context.Context, q sqldb.Querier, key string) (Workspace, error) {
 	w, err := scanWorkspace(q.QueryRow(ctx, `SELECT `+wsCols+` FROM workspaces WHERE trigger_key = $1`, key))
-	return w, notFound(err)
+	return w, sqldb.NoRowsAs(err, ErrNotFound, "get workspace")
 }
 
 // List returns an org's newest workspaces (of one user when userID is set).
@@ -226,7 +226,7 @@ func (s *Store) Authenticate(ctx context.Context, q sqldb.Querier, token string,
 // sealedToken returns the sealed token the launch job hands over.
 func (s *Store) sealedToken(ctx context.Context, q sqldb.Querier, id string) (keyID string, sealed []byte, err error) {
 	err = q.QueryRow(ctx, `SELECT token_key_id, token_sealed FROM workspaces WHERE id = $1`, id).Scan(&keyID, &sealed)
-	return keyID, sealed, notFound(err)
+	return keyID, sealed, sqldb.NoRowsAs(err, ErrNotFound, "get workspace")
 }
 
 // Update is a change of a workspace's status and its details.
@@ -272,7 +272,7 @@ func (s *Store) lockStatus(ctx context.Context, q sqldb.Querier, id string) (Sta
 	}
 	var cur Status
 	if err := q.QueryRow(ctx, `SELECT status FROM workspaces WHERE id = $1`+lock, id).Scan(&cur); err != nil {
-		return "", notFound(err)
+		return "", sqldb.NoRowsAs(err, ErrNotFound, "get workspace")
 	}
 	return cur, nil
 }
@@ -295,14 +295,4 @@ func (s *Store) setChain(ctx context.Context, q sqldb.Querier, id, agent string,
 		return ErrNotFound
 	}
 	return nil
-}
-
-func notFound(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return ErrNotFound
-	}
-	return fmt.Errorf("get workspace: %w", err)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/Khan/genqlient/graphql"
 	"github.com/riverqueue/river"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -59,23 +60,31 @@ func (a *App) explain(ctx context.Context, tx sqldb.Tx, r request, text string) 
 	return a.comment(ctx, tx, r.conn.OrgID, r.issue.ID, text)
 }
 
+// jobClient is the Linear client of an org's connection for a job. A job
+// whose org has disconnected meanwhile, or whose token must be reconnected,
+// is cancelled: retrying cannot help.
+func (a *App) jobClient(ctx context.Context, orgID string) (graphql.Client, error) {
+	conn, err := a.store.ByOrg(ctx, a.db, orgID)
+	if errors.Is(err, ErrNotConnected) {
+		return nil, river.JobCancel(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	client, err := a.client(ctx, conn)
+	if errors.Is(err, ErrReconnect) {
+		return nil, river.JobCancel(err)
+	}
+	return client, err
+}
+
 type commentWorker struct {
 	river.WorkerDefaults[CommentArgs]
 	a *App
 }
 
 func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) error {
-	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
-	if errors.Is(err, ErrNotConnected) {
-		return river.JobCancel(err) // disconnected meanwhile
-	}
-	if err != nil {
-		return err
-	}
-	client, err := w.a.client(ctx, conn)
-	if errors.Is(err, ErrReconnect) {
-		return river.JobCancel(err)
-	}
+	client, err := w.a.jobClient(ctx, job.Args.OrgID)
 	if err != nil {
 		return err
 	}
@@ -95,23 +104,13 @@ type activityWorker struct {
 }
 
 func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs]) error {
-	conn, err := w.a.store.ByOrg(ctx, w.a.db, job.Args.OrgID)
-	if errors.Is(err, ErrNotConnected) {
-		return river.JobCancel(err) // disconnected meanwhile
-	}
+	client, err := w.a.jobClient(ctx, job.Args.OrgID)
 	if err != nil {
 		return err
 	}
 	content, err := json.Marshal(map[string]string{"type": job.Args.Type, "body": job.Args.Body})
 	if err != nil {
 		return fmt.Errorf("linear: activity content: %w", err)
-	}
-	client, err := w.a.client(ctx, conn)
-	if errors.Is(err, ErrReconnect) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
-		return err
 	}
 	resp, err := AgentActivityCreate(ctx, client, job.Args.SessionID, content)
 	if err != nil {

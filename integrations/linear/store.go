@@ -183,11 +183,8 @@ func (s *Store) scan(r sqldb.Row) (Connection, error) {
 	var keyID string
 	var sealed, refresh []byte
 	err := r.Scan(&c.OrgID, &c.OrganizationID, &c.AppUserID, &c.TokenKind, &c.ExpiresAt, &c.Version, &c.RefreshState, &c.UpdatedAt, &keyID, &sealed, &refresh)
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return c, ErrNotConnected
-	}
-	if err != nil {
-		return c, fmt.Errorf("linear: read connection: %w", err)
+	if err := sqldb.NoRowsAs(err, ErrNotConnected, "linear: read connection"); err != nil {
+		return c, err
 	}
 	token, err := s.sealer.Open(keyID, sealed, []byte(c.OrgID))
 	if err != nil {
