@@ -48,14 +48,8 @@ func TestCreateWorkspaceRepositoryMustBeInstalled(t *testing.T) {
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		ids := identity.NewStore()
-		acme, _, _, err := ids.Bootstrap(ctx, db, "acme", "admin@acme.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		otherco, _, tokOther, err := ids.Bootstrap(ctx, db, "otherco", "admin@otherco.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, o := bootstrapOrg(t, db, "acme", "admin@acme.example"), bootstrapOrg(t, db, "otherco", "admin@otherco.example")
+		acme, otherco, tokOther := a.Org, o.Org, o.Token
 		mia, err := ids.EnsureUser(ctx, db, "mia@acme.example", "Mia")
 		if err != nil {
 			t.Fatal(err)

@@ -26,14 +26,8 @@ func TestWorkspaceCancelAndTokenLife(t *testing.T) {
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		ids := identity.NewStore()
-		orgA, _, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orgB, _, tokB, err := ids.Bootstrap(ctx, db, "org-b", "admin@b.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
+		orgA, tokA, orgB, tokB := a.Org, a.Token, b.Org, b.Token
 		member := func(org identity.Org, email string) (identity.User, string) {
 			t.Helper()
 			u, err := ids.EnsureUser(ctx, db, email, "")

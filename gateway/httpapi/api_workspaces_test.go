@@ -34,16 +34,9 @@ func (r apiChain) ResolveChain(_ context.Context, _ sqldb.Querier, _, userID, ag
 func TestWorkspacesAPI(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
 		ids := identity.NewStore()
-		orgA, adminA, tokA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		orgBRec, adminB, tokB, err := ids.Bootstrap(ctx, db, "org-b", "admin@b.example", "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
+		orgA, adminA, tokA, orgBRec, adminB, tokB := a.Org, a.Admin, a.Token, b.Org, b.Admin, b.Token
 		keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
 		if err != nil {
 			t.Fatal(err)

@@ -74,14 +74,8 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, intake.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		ids := identity.NewStore()
-		orgA, _, adminA, err := ids.Bootstrap(ctx, db, "org-a", "admin@a.example", "Admin A")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, adminB, err := ids.Bootstrap(ctx, db, "org-b", "admin@b.example", "Admin B")
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
+		orgA, adminA, adminB := a.Org, a.Token, b.Token
 		member, err := ids.EnsureUser(ctx, db, "dev@a.example", "Dev")
 		if err != nil {
 			t.Fatal(err)
