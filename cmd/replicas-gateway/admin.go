@@ -84,7 +84,9 @@ func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return fmt.Errorf("login-link: %w", err)
 	}
-	fmt.Fprintln(stdout, loginLinkURL(cfg.HTTP.PublicURL, token))
+	link := loginLinkURL(cfg.HTTP.PublicURL, token)
+	fmt.Fprintln(stdout, link)
+	fmt.Fprintf(stderr, "single use, valid 15 minutes; redeem it for an API token with: curl -X POST %s\n", link)
 	return nil
 }
 
