@@ -59,10 +59,23 @@ func (s *Service) SetPreference(ctx context.Context, o Owner, agent Agent, by Ch
 
 // ResolveMember is the chain a workspace of userID in orgID would get for
 // agent (empty: the preferred one); a user outside the org is
-// identity.ErrNotFound.
-func (s *Service) ResolveMember(ctx context.Context, orgID, userID string, agent Agent) (Resolution, error) {
+// identity.ErrNotFound. Personal credentials are the user's own: for anyone
+// but the user (callerID) their links show the method and status only, not
+// the credential id or hint.
+func (s *Service) ResolveMember(ctx context.Context, orgID, userID, callerID string, agent Agent) (Resolution, error) {
 	if _, err := s.members.Member(ctx, s.db, orgID, userID); err != nil {
 		return Resolution{}, err
 	}
-	return s.store.Resolve(ctx, s.db, orgID, userID, agent)
+	res, err := s.store.Resolve(ctx, s.db, orgID, userID, agent)
+	if err != nil || callerID == userID {
+		return res, err
+	}
+	for _, links := range [][]ChainLink{res.Chain, res.Skipped} {
+		for i := range links {
+			if links[i].Scope == ScopeUser {
+				links[i].CredentialID, links[i].Hint = "", ""
+			}
+		}
+	}
+	return res, nil
 }

@@ -64,17 +64,18 @@ func (s *Store) IssueToken(ctx context.Context, q sqldb.Querier, orgID, userID, 
 	return token, id, nil
 }
 
-// RevokeToken revokes a token of org: a member's API token or an org
-// automation token.
+// RevokeToken revokes a user's API token of org. Only its owner does this
+// (RevokeOwnToken); an admin ends a member's tokens by removing the member.
 func (s *Store) RevokeToken(ctx context.Context, q sqldb.Querier, orgID, tokenID string) error {
-	n, err := q.Exec(ctx, `UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`, s.now(), tokenID, orgID)
+	return s.revoke(ctx, q, "api_tokens", orgID, tokenID)
+}
+
+// revoke marks a live token of table (a constant: api_tokens or org_tokens)
+// revoked.
+func (s *Store) revoke(ctx context.Context, q sqldb.Querier, table, orgID, tokenID string) error {
+	n, err := q.Exec(ctx, `UPDATE `+table+` SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`, s.now(), tokenID, orgID)
 	if err != nil {
 		return fmt.Errorf("revoke token: %w", err)
-	}
-	if n == 0 {
-		if n, err = q.Exec(ctx, `UPDATE org_tokens SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL`, s.now(), tokenID, orgID); err != nil {
-			return fmt.Errorf("revoke token: %w", err)
-		}
 	}
 	if n == 0 {
 		return ErrNotFound
@@ -186,10 +187,14 @@ func (s *Store) OrgTokens(ctx context.Context, q sqldb.Querier, orgID string) ([
 	})
 }
 
-// RevokeOrgToken revokes a token of the caller's org and audits it.
+// RevokeOrgToken revokes an org automation token of the caller's org (admin)
+// and audits it. Members' own tokens are not the admin's to revoke.
 func (s *Store) RevokeOrgToken(ctx context.Context, db *sqldb.DB, by Principal, tokenID string) error {
+	if !by.IsAdmin() {
+		return errs.Forbidden("this needs the admin role in the org")
+	}
 	return db.InTx(ctx, func(tx sqldb.Tx) error {
-		if err := s.RevokeToken(ctx, tx, by.OrgID, tokenID); err != nil {
+		if err := s.revoke(ctx, tx, "org_tokens", by.OrgID, tokenID); err != nil {
 			return err
 		}
 		return s.Audit(ctx, tx, AuditEntry{OrgID: by.OrgID, ActorID: by.Actor(), Action: "token.revoke", Target: tokenID})

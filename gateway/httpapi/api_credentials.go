@@ -18,7 +18,7 @@ type CredentialService interface {
 	Find(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method) (credstore.Credential, error)
 	List(ctx context.Context, o credstore.Owner) ([]credstore.Credential, error)
 	Delete(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, by credstore.Change) error
-	ResolveMember(ctx context.Context, orgID, userID string, agent credstore.Agent) (credstore.Resolution, error)
+	ResolveMember(ctx context.Context, orgID, userID, callerID string, agent credstore.Agent) (credstore.Resolution, error)
 	SetPreference(ctx context.Context, o credstore.Owner, agent credstore.Agent, by credstore.Change) error
 }
 
@@ -145,7 +145,7 @@ func (s *Server) resolveChain(c *gin.Context) error {
 	if userID != p.UserID && !p.IsAdmin() {
 		return errAdminOnly
 	}
-	res, err := s.Credentials.ResolveMember(c.Request.Context(), p.OrgID, userID, credstore.Agent(queryParam(c, "agent")))
+	res, err := s.Credentials.ResolveMember(c.Request.Context(), p.OrgID, userID, p.UserID, credstore.Agent(queryParam(c, "agent")))
 	if err != nil {
 		return err
 	}

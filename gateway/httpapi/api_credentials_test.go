@@ -68,8 +68,14 @@ func TestCredentialsAPI(t *testing.T) {
 		}
 		first := chain[0].(map[string]any)
 		second := chain[1].(map[string]any)
-		if first["scope"] != "user" || first["method"] != "oauth" || first["hint"] != "1234" || second["scope"] != "org" || second["hint"] != "wxyz" {
-			t.Fatalf("chain = %v", chain)
+		// The admin sees that Mia has a personal OAuth credential, not its id
+		// or hint: personal credentials are hers alone.
+		if first["scope"] != "user" || first["method"] != "oauth" || first["hint"] != "" || first["credential_id"] != "" || second["scope"] != "org" || second["hint"] != "wxyz" {
+			t.Fatalf("chain shown to the admin = %v", chain)
+		}
+		_, own := call(t, h, "GET", "/api/v1/orgs/"+orgA.ID+"/credentials/resolve", tokMia, "")
+		if mine, _ := own["chain"].([]any); len(mine) != 2 || mine[0].(map[string]any)["hint"] != "1234" || mine[0].(map[string]any)["credential_id"] == "" {
+			t.Fatalf("chain shown to Mia = %v", own)
 		}
 		if code, body := call(t, h, "GET", "/api/v1/orgs/"+orgB.ID+"/credentials/resolve", tokB, ""); code != 422 || body["error"] != "no_credentials" || body["message"] != "at least one coding agent must be configured" {
 			t.Fatalf("empty org resolve = %d %v", code, body)

@@ -83,6 +83,16 @@ func join(t *testing.T, h http.Handler, orgID, adminTok, email string) (userID, 
 	return acc["user_id"].(string), acc["token"].(string)
 }
 
+// miaTokenID is the id of a user's first API token.
+func miaTokenID(t *testing.T, db *sqldb.DB, userID string) string {
+	t.Helper()
+	var id string
+	if err := db.QueryRow(context.Background(), `SELECT id FROM api_tokens WHERE user_id = $1 ORDER BY created_at LIMIT 1`, userID).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // linkToken is the token at the end of an invitation's url.
 func linkToken(t *testing.T, inv map[string]any) string {
 	t.Helper()
@@ -141,6 +151,7 @@ func TestIdentityAPI(t *testing.T) {
 			{"member cannot mint a token for an org they are not in", "POST", "/api/v1/me/tokens", tokMia, `{"org":"` + orgB.ID + `"}`, 403, "forbidden"},
 			{"member cannot list invitations", "GET", "/api/v1/orgs/" + orgA.ID + "/invitations", tokMia, "", 403, "forbidden"},
 			{"member cannot mint org tokens", "POST", "/api/v1/orgs/" + orgA.ID + "/tokens", tokMia, "", 403, "forbidden"},
+			{"admin cannot revoke a member's own token", "DELETE", "/api/v1/orgs/" + orgA.ID + "/tokens/" + miaTokenID(t, db, miaID), tokA, "", 404, "not_found"},
 			{"member cannot change roles", "PATCH", "/api/v1/orgs/" + orgA.ID + "/members/" + miaID, tokMia, `{"role":"admin"}`, 403, "forbidden"},
 			{"member cannot remove the admin", "DELETE", "/api/v1/orgs/" + orgA.ID + "/members/" + adminA.ID, tokMia, "", 403, "forbidden"},
 			{"org B admin cannot add to org A", "POST", "/api/v1/orgs/" + orgA.ID + "/members", tokB, `{"email":"x@b.example"}`, 403, "forbidden"},
