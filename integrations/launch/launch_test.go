@@ -321,3 +321,30 @@ func TestExecLauncher(t *testing.T) {
 		}
 	}
 }
+
+// A provisioner that echoes the request in its error answer never leaks the
+// workspace token, wherever the answer's cut would fall: the answer is
+// redacted before it is shortened.
+func TestHTTPLauncherErrorNeverHoldsTokenPart(t *testing.T) {
+	t.Parallel()
+	const token = "rpw_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	for pad := 470; pad <= 520; pad += 5 {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.WriteHeader(http.StatusBadRequest)
+			// The token lands across byte 512 for some pads.
+			_, _ = w.Write([]byte(strings.Repeat("x", pad) + " echo: " + string(body)))
+		}))
+		l := &launch.HTTPLauncher{URL: srv.URL, Client: srv.Client()}
+		_, err := l.Launch(context.Background(), launch.Request{WorkspaceID: "ws_1", WorkspaceToken: token})
+		srv.Close()
+		if err == nil {
+			t.Fatalf("pad %d: a 400 launched", pad)
+		}
+		for n := 8; n <= len(token); n++ {
+			if strings.Contains(err.Error(), token[:n]) {
+				t.Fatalf("pad %d: the error holds %d characters of the token: %v", pad, n, err)
+			}
+		}
+	}
+}

@@ -131,10 +131,14 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("launch POST: %w", err)
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	// The answer ends up in the workspace's error and the log: make sure a
-	// provisioner that echoes the request does not leak the token there.
-	msg = []byte(redact(string(msg), r.WorkspaceToken))
+	// The answer ends up in the workspace's error and the log: a provisioner
+	// that echoes the request must not leak the token there. Redact before
+	// shortening, so a cut never leaves part of the token behind.
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := []byte(redact(string(raw), r.WorkspaceToken))
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return Result{}, nil
