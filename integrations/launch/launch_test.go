@@ -328,7 +328,7 @@ func TestExecLauncher(t *testing.T) {
 func TestHTTPLauncherErrorNeverHoldsTokenPart(t *testing.T) {
 	t.Parallel()
 	const token = "rpw_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
-	for pad := 470; pad <= 520; pad += 5 {
+	for pad := 0; pad <= 512; pad += 6 {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			w.WriteHeader(http.StatusBadRequest)
