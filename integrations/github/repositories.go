@@ -156,7 +156,8 @@ func (a *App) repositoriesChangedPlan(e *gh.InstallationRepositoriesEvent) intak
 	}
 	id := in.GetID()
 	added, removed := repositoriesOf(e.RepositoriesAdded), repositoriesOf(e.RepositoriesRemoved)
-	plan := a.upsertPlan(&in, "active", "installation repositories "+e.GetAction())
+	// A change of repositories says nothing of suspension: keep the status.
+	plan := a.upsertPlan(&in, "", "installation repositories "+e.GetAction())
 	return alsoThen(plan, func(ctx context.Context, tx sqldb.Tx) error {
 		if err := a.store.RemoveRepositories(ctx, tx, id, removed); err != nil {
 			return err

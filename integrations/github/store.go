@@ -76,13 +76,15 @@ func (s *Store) OrgInstallations(ctx context.Context, q sqldb.Querier, orgID str
 	})
 }
 
-// Upsert records what an installation webhook says, keeping its binding.
+// Upsert records what an installation webhook says, keeping its binding. An
+// empty Status keeps the stored one (a new installation is active).
 func (s *Store) Upsert(ctx context.Context, q sqldb.Querier, in Installation) error {
 	now := s.now()
 	if _, err := q.Exec(ctx, `INSERT INTO github_installations (installation_id, account_login, account_id, account_type, status, repository_selection, installer_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
+		VALUES ($1, $2, $3, $4, COALESCE(NULLIF($5, ''), 'active'), $6, $8, $7, $7)
 		ON CONFLICT (installation_id) DO UPDATE SET account_login = excluded.account_login, account_id = excluded.account_id,
-			account_type = excluded.account_type, status = excluded.status,
+			account_type = excluded.account_type,
+			status = CASE WHEN $5 = '' THEN github_installations.status ELSE excluded.status END,
 			installer_id = CASE WHEN excluded.installer_id = 0 THEN github_installations.installer_id ELSE excluded.installer_id END,
 			repository_selection = CASE WHEN excluded.repository_selection = '' THEN github_installations.repository_selection ELSE excluded.repository_selection END,
 			updated_at = excluded.updated_at`,

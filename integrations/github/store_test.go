@@ -114,3 +114,30 @@ func TestBindNeverMovesAcrossOrgs(t *testing.T) {
 		}
 	})
 }
+
+// An upsert without a status (a change of repositories) keeps the stored
+// one: a suspended installation does not become usable again; a new one is
+// active.
+func TestUpsertWithoutStatusKeepsIt(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := NewStore()
+		for _, step := range []struct {
+			in   Installation
+			want string
+		}{
+			{Installation{ID: 7, AccountLogin: "acme", AccountID: 70, AccountType: "Organization"}, "active"},
+			{Installation{ID: 7, AccountLogin: "acme", AccountID: 70, AccountType: "Organization", Status: "suspended"}, "suspended"},
+			{Installation{ID: 7, AccountLogin: "acme", AccountID: 70, AccountType: "Organization"}, "suspended"},
+			{Installation{ID: 7, AccountLogin: "acme", AccountID: 70, AccountType: "Organization", Status: "active"}, "active"},
+		} {
+			if err := s.Upsert(ctx, db, step.in); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Installation(ctx, db, 7); err != nil || got.Status != step.want {
+				t.Fatalf("after upsert with status %q: %q, %v; want %q", step.in.Status, got.Status, err, step.want)
+			}
+		}
+	})
+}
