@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway/httpapi"
-	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
@@ -47,20 +44,9 @@ func TestCreateWorkspaceRepositoryMustBeInstalled(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		ids := identity.NewStore()
 		a, o := bootstrapOrg(t, db, "acme", "admin@acme.example"), bootstrapOrg(t, db, "otherco", "admin@otherco.example")
 		acme, otherco, tokOther := a.Org, o.Org, o.Token
-		mia, err := ids.EnsureUser(ctx, db, "mia@acme.example", "Mia")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ids.AddMember(ctx, db, acme.ID, mia.ID, identity.RoleMember); err != nil {
-			t.Fatal(err)
-		}
-		tokMia, _, err := ids.IssueToken(ctx, db, acme.ID, mia.ID, mia.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, tokMia := member(t, db, acme.ID, "mia@acme.example")
 		gh := github.NewStore()
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, acme.ID, "acme/app")
 		install(t, db, gh, github.Installation{ID: 20, AccountLogin: "otherco", AccountID: 2, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, otherco.ID, "otherco/private")
@@ -68,16 +54,7 @@ func TestCreateWorkspaceRepositoryMustBeInstalled(t *testing.T) {
 		install(t, db, gh, github.Installation{ID: 40, AccountLogin: "acme-old", AccountID: 4, AccountType: "Organization", Status: "suspended", RepositorySelection: "all"}, acme.ID, "acme-old/app")
 		install(t, db, gh, github.Installation{ID: 50, AccountLogin: "Acme-Labs", AccountID: 5, AccountType: "Organization", Status: "active", RepositorySelection: "all"}, acme.ID)
 
-		keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := queue.New(db, sqldbtest.Logger(), queue.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws}).Handler()
+		h, _ := workspaceAPI(t, db, apiChain{}, gh)
 
 		cases := []struct {
 			name, org, token, repo string

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tryreplicas/gateway/credstore"
-	"github.com/tryreplicas/gateway/gateway/httpapi"
-	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
@@ -25,40 +22,15 @@ func TestWorkspaceCancelAndTokenLife(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		ids := identity.NewStore()
 		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
 		orgA, tokA, orgB, tokB := a.Org, a.Token, b.Org, b.Token
-		member := func(org identity.Org, email string) (identity.User, string) {
-			t.Helper()
-			u, err := ids.EnsureUser(ctx, db, email, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := ids.AddMember(ctx, db, org.ID, u.ID, identity.RoleMember); err != nil {
-				t.Fatal(err)
-			}
-			tok, _, err := ids.IssueToken(ctx, db, org.ID, u.ID, u.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return u, tok
-		}
-		_, tokMia := member(orgA, "mia@a.example")
-		_, tokMiaInB := member(orgB, "mia@a.example")
-		mo, tokMo := member(orgA, "mo@a.example")
+		_, tokMia := member(t, db, orgA.ID, "mia@a.example")
+		_, tokMiaInB := member(t, db, orgB.ID, "mia@a.example")
+		mo, tokMo := member(t, db, orgA.ID, "mo@a.example")
 
-		keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := queue.New(db, sqldbtest.Logger(), queue.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		gh := github.NewStore()
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
-		svc := launch.NewService(db, q, apiChain{}, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: svc}).Handler()
+		h, keys := workspaceAPI(t, db, apiChain{}, gh)
 
 		create := func(token string) (id, wsToken string) {
 			t.Helper()

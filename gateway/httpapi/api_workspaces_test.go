@@ -34,22 +34,11 @@ func (r apiChain) ResolveChain(_ context.Context, _ sqldb.Querier, _, userID, ag
 func TestWorkspacesAPI(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, []sqldb.Set{identity.Migrations, launch.Migrations, github.Migrations}, func(t *testing.T, db *sqldb.DB) {
-		ids := identity.NewStore()
 		a, b := bootstrapOrg(t, db, "org-a", "admin@a.example"), bootstrapOrg(t, db, "org-b", "admin@b.example")
 		orgA, adminA, tokA, orgBRec, adminB, tokB := a.Org, a.Admin, a.Token, b.Org, b.Admin, b.Token
-		keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, err := queue.New(db, sqldbtest.Logger(), queue.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
 		gh := github.NewStore()
 		install(t, db, gh, github.Installation{ID: 10, AccountLogin: "acme", AccountID: 1, AccountType: "Organization", Status: "active", RepositorySelection: "selected"}, orgA.ID, "acme/app")
-		ws := launch.NewService(db, q, apiChain{none: map[string]bool{adminB.ID: true}}, gh, keys,
-			&launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
-		h := httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws, PublicURL: "http://gateway.test"}).Handler()
+		h, keys := workspaceAPI(t, db, apiChain{none: map[string]bool{adminB.ID: true}}, gh)
 
 		miaID, tokMia := join(t, h, orgA.ID, tokA, "mia@a.example")
 
@@ -159,6 +148,43 @@ func TestWorkspacesAPI(t *testing.T) {
 }
 
 // workspaceToken opens the sealed token as the launch job would.
+// workspaceAPI serves the API over a launch service with dry-run launches:
+// chain resolves credentials and gh says which repositories are installed.
+// keys seal the workspace tokens.
+func workspaceAPI(t *testing.T, db *sqldb.DB, chain launch.ChainResolver, gh *github.Store) (h http.Handler, keys *credstore.Keyring) {
+	t.Helper()
+	keys, err := credstore.NewKeyring([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := queue.New(db, sqldbtest.Logger(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := launch.NewService(db, q, chain, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
+	ids := identity.NewStore()
+	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws, PublicURL: "http://gateway.test"}).Handler(), keys
+}
+
+// member makes email a member of org in the store and gives them an API
+// token of their own.
+func member(t *testing.T, db *sqldb.DB, orgID, email string) (identity.User, string) {
+	t.Helper()
+	ctx, ids := context.Background(), identity.NewStore()
+	u, err := ids.EnsureUser(ctx, db, email, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ids.AddMember(ctx, db, orgID, u.ID, identity.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := ids.IssueToken(ctx, db, orgID, u.ID, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, tok
+}
+
 func workspaceToken(t *testing.T, db *sqldb.DB, keys *credstore.Keyring, id string) string {
 	t.Helper()
 	var keyID string
