@@ -48,13 +48,24 @@ type Issued struct {
 	Files        map[string]string `json:"files,omitempty"`
 }
 
-// Chain is a workspace's resolved chain: its org (for the audit log), its
-// agent and the credential ids in order.
+// Chain is a workspace's resolved chain: its org (for the audit log), the
+// workspace and its owner (whose reports about shared credentials count
+// once), its agent and the credential ids in order.
 type Chain struct {
-	OrgID string
-	Agent Agent
-	IDs   []string
+	OrgID       string
+	WorkspaceID string
+	UserID      string
+	Agent       Agent
+	IDs         []string
 }
+
+// RejectionQuorum is how many different people's workspaces must report a
+// shared API key or Bedrock credential (same version) as refused before it
+// leaves every chain. Fewer reports take it out of the reporting
+// workspaces' chains only, so one member cannot switch off the org's key for
+// everyone. OAuth credentials need no quorum: the provider's own answer to a
+// refresh decides.
+const RejectionQuorum = 2
 
 // Runtime hands credentials to running workspaces.
 type Runtime struct {
@@ -74,6 +85,10 @@ func NewRuntime(db *sqldb.DB, store *Store, endpoints map[Agent]oauthrefresh.End
 // Current returns the first usable credential of chain (credential ids in
 // order), refreshing an OAuth token that is about to expire.
 func (r *Runtime) Current(ctx context.Context, ch Chain) (Issued, error) {
+	refused, err := r.store.RejectedBy(ctx, r.db, ch.WorkspaceID)
+	if err != nil {
+		return Issued{}, err
+	}
 	for _, id := range ch.IDs {
 		c, sec, err := r.store.Open(ctx, r.db, id)
 		if errors.Is(err, ErrNotFound) {
@@ -82,7 +97,7 @@ func (r *Runtime) Current(ctx context.Context, ch Chain) (Issued, error) {
 		if err != nil {
 			return Issued{}, err
 		}
-		if c.Status != StatusActive || c.Agent != ch.Agent {
+		if c.Status != StatusActive || c.Agent != ch.Agent || refused[Refusal{c.ID, c.Version}] {
 			continue
 		}
 		if c.Method == MethodOAuth && r.now().Add(RefreshMargin).After(sec.ExpiresAt) {
@@ -132,12 +147,34 @@ func (r *Runtime) Rejected(ctx context.Context, ch Chain, id string, version int
 		if !oauthrefresh.IsRejected(err) {
 			return Issued{}, err
 		}
-	default:
+	case c.Scope == ScopeUser:
+		// The owner's own key, reported by the owner's own workspace.
 		if err := r.store.MarkUnusable(ctx, r.db, id, "rejected by the provider: replace it", Change{ActorID: "system", OrgID: ch.OrgID}); err != nil {
+			return Issued{}, err
+		}
+	default:
+		if err := r.rejectShared(ctx, ch, c); err != nil {
 			return Issued{}, err
 		}
 	}
 	return r.Current(ctx, ch)
+}
+
+// rejectShared records a workspace's report about an org credential and
+// ends the credential once RejectionQuorum people have reported it.
+func (r *Runtime) rejectShared(ctx context.Context, ch Chain, c Credential) error {
+	if ch.WorkspaceID == "" || ch.UserID == "" {
+		return errs.New(errs.ErrInvalid, "workspace_required", "a rejection of a shared credential must come from a workspace")
+	}
+	people, err := r.store.Reject(ctx, r.db, c.ID, c.Version, ch.WorkspaceID, ch.UserID, r.now())
+	if err != nil {
+		return err
+	}
+	if people < RejectionQuorum {
+		r.log.Warn("shared credential refused in one workspace; skipped there", "credential_id", c.ID, "workspace_id", ch.WorkspaceID, "reports", people)
+		return nil
+	}
+	return r.store.MarkUnusable(ctx, r.db, c.ID, fmt.Sprintf("rejected by the provider in workspaces of %d people: replace it", people), Change{ActorID: "system", OrgID: ch.OrgID})
 }
 
 // refreshTimeout bounds one refresh: waiting for the credential's lock, the
@@ -294,8 +331,11 @@ func issue(c Credential, s Secret) Issued {
 	case pair{AgentCodex, MethodOAuth}:
 		out.Files = map[string]string{".codex/auth.json": codexAuth(map[string]any{
 			"auth_mode": "chatgpt", "OPENAI_API_KEY": nil,
-			"tokens":       map[string]string{"id_token": s.IDToken, "access_token": s.AccessToken, "refresh_token": s.RefreshToken, "account_id": s.AccountID},
-			"last_refresh": c.UpdatedAt.UTC().Format(time.RFC3339Nano),
+			// No refresh token: the gateway alone rotates the family, so a
+			// workspace can never log out the other holders of the grant.
+			// last_refresh is now, so the CLI sees no reason to refresh.
+			"tokens":       map[string]string{"id_token": s.IDToken, "access_token": s.AccessToken, "refresh_token": "", "account_id": s.AccountID},
+			"last_refresh": time.Now().UTC().Format(time.RFC3339Nano),
 		})}
 	}
 	return out

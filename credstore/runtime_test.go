@@ -128,7 +128,7 @@ func TestFallbackWalk(t *testing.T) {
 		oauth := putOAuth(t, f, srv, time.Hour)
 		key := f.put(t, "user", "claude", "api_key")
 		bedrock := f.put(t, "org", "claude", "bedrock")
-		chain := credstore.Chain{OrgID: f.org, Agent: "claude", IDs: []string{oauth.ID, key.ID, bedrock.ID}}
+		chain := credstore.Chain{OrgID: f.org, WorkspaceID: "ws_walk", UserID: f.user, Agent: "claude", IDs: []string{oauth.ID, key.ID, bedrock.ID}}
 		rt := runtimeFor(db, f.store, srv.URL)
 
 		got, err := rt.Current(ctx, chain)
@@ -166,17 +166,64 @@ func TestFallbackWalk(t *testing.T) {
 		if !errors.As(err, &e) || e.Code != "auth_exhausted" || e.Message != "Couldn't authenticate with Claude after multiple attempts" || !errors.Is(err, errs.ErrConflict) {
 			t.Fatalf("exhausted = %v", err)
 		}
-		log, _ := identity.NewStore().AuditLog(ctx, db, f.org, 50)
-		unusable := 0
-		for _, entry := range log {
-			if entry.Action == "credential.unusable" {
-				unusable++
-			}
+		// The org's Bedrock credential is shared: one person's report takes
+		// it out of that workspace's chain only.
+		if c, _ := f.store.Get(ctx, db, bedrock.ID); c.Status != "active" {
+			t.Fatalf("one report ended the shared credential: %+v", c)
 		}
-		if unusable != 3 {
-			t.Fatalf("%d unusable audit entries, want 3", unusable)
+		if n := unusableEntries(t, db, f.org); n != 2 {
+			t.Fatalf("%d unusable audit entries, want 2", n)
 		}
+		assertReporting(ctx, t, rt, f, bedrock)
 	})
+}
+
+// assertReporting walks the quorum for a shared credential that f.user's
+// workspace already reported: more reports from the same person change
+// nothing elsewhere, a second person's report ends it for everyone.
+func assertReporting(ctx context.Context, t *testing.T, rt *credstore.Runtime, f fixture, shared credstore.Credential) {
+	t.Helper()
+	only := func(ws, user string) credstore.Chain {
+		return credstore.Chain{OrgID: f.org, WorkspaceID: ws, UserID: user, Agent: shared.Agent, IDs: []string{shared.ID}}
+	}
+	if _, err := rt.Rejected(ctx, only("ws_same_person", f.user), shared.ID, shared.Version); !isExhausted(err) {
+		t.Fatalf("same person's second workspace after its report = %v", err)
+	}
+	if got, err := rt.Current(ctx, only("ws_other_person", "usr_other")); err != nil || got.CredentialID != shared.ID {
+		t.Fatalf("another person's workspace before the quorum = %+v, %v", got, err)
+	}
+	if _, err := rt.Rejected(ctx, only("ws_other_person", "usr_other"), shared.ID, shared.Version); !isExhausted(err) {
+		t.Fatalf("second person's report = %v", err)
+	}
+	if c, _ := f.store.Get(ctx, f.db, shared.ID); c.Status != "unusable" {
+		t.Fatalf("two people's reports left the shared credential %+v", c)
+	}
+	if _, err := rt.Current(ctx, only("ws_third", "usr_third")); !isExhausted(err) {
+		t.Fatalf("a third workspace after the quorum = %v", err)
+	}
+	if n := unusableEntries(t, f.db, f.org); n != 3 {
+		t.Fatalf("%d unusable audit entries, want 3", n)
+	}
+}
+
+func isExhausted(err error) bool {
+	var e *errs.Error
+	return errors.As(err, &e) && e.Code == "auth_exhausted"
+}
+
+func unusableEntries(t *testing.T, db *sqldb.DB, org string) int {
+	t.Helper()
+	log, err := identity.NewStore().AuditLog(context.Background(), db, org, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, entry := range log {
+		if entry.Action == "credential.unusable" {
+			n++
+		}
+	}
+	return n
 }
 
 // revokeFamily presents an already used refresh token of the credential's
@@ -252,7 +299,10 @@ func TestCodexEnvAndFiles(t *testing.T) {
 	if len(got.Env) != 0 || auth.AuthMode != "chatgpt" || auth.APIKey != nil || auth.Tokens["id_token"] != "CODEX-ID-MARKER-8888" || auth.Tokens["account_id"] != "acct-1" || auth.Last == "" {
 		t.Fatalf("codex oauth = %+v / %+v", got, auth)
 	}
-	_, err = rt.Rejected(context.Background(), credstore.Chain{OrgID: f.org, Agent: "codex", IDs: []string{key.ID}}, key.ID, key.Version)
+	if auth.Tokens["refresh_token"] != "" || auth.Tokens["access_token"] != "CODEX-ACCESS-MARKER-6666" || strings.Contains(got.Files[".codex/auth.json"], "CODEX-REFRESH-MARKER") {
+		t.Fatalf("the workspace's auth.json carries the refresh token: %s", got.Files[".codex/auth.json"])
+	}
+	_, err = rt.Rejected(context.Background(), credstore.Chain{OrgID: f.org, WorkspaceID: "ws_codex", UserID: f.user, Agent: "codex", IDs: []string{key.ID}}, key.ID, key.Version)
 	if err == nil || !strings.Contains(err.Error(), "Couldn't authenticate with Codex after multiple attempts") {
 		t.Fatalf("codex exhausted = %v", err)
 	}

@@ -227,6 +227,50 @@ func (s *Store) MarkUnusable(ctx context.Context, q sqldb.Querier, id, reason st
 	return s.record(ctx, q, by, "credential.unusable", c, map[string]any{"reason": reason})
 }
 
+// Refusal is one version of a credential that a workspace reported as
+// refused by the provider.
+type Refusal struct {
+	CredentialID string
+	Version      int64
+}
+
+// Reject records that workspace (owned by user) saw the provider refuse
+// version of a shared credential, and returns how many different people's
+// workspaces have reported that version.
+func (s *Store) Reject(ctx context.Context, q sqldb.Querier, id string, version int64, workspaceID, userID string, at time.Time) (int, error) {
+	if _, err := q.Exec(ctx, `INSERT INTO credential_rejections (credential_id, version, workspace_id, user_id, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, id, version, workspaceID, userID, at); err != nil {
+		return 0, fmt.Errorf("record rejection: %w", err)
+	}
+	var people int
+	if err := q.QueryRow(ctx, `SELECT COUNT(DISTINCT user_id) FROM credential_rejections WHERE credential_id = $1 AND version = $2`, id, version).Scan(&people); err != nil {
+		return 0, fmt.Errorf("count rejections: %w", err)
+	}
+	return people, nil
+}
+
+// RejectedBy lists the credential versions that workspace reported as
+// refused; none without a workspace.
+func (s *Store) RejectedBy(ctx context.Context, q sqldb.Querier, workspaceID string) (map[Refusal]bool, error) {
+	if workspaceID == "" {
+		return nil, nil
+	}
+	rows, err := q.Query(ctx, `SELECT credential_id, version FROM credential_rejections WHERE workspace_id = $1`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("list rejections: %w", err)
+	}
+	defer rows.Close()
+	out := map[Refusal]bool{}
+	for rows.Next() {
+		var r Refusal
+		if err := rows.Scan(&r.CredentialID, &r.Version); err != nil {
+			return nil, fmt.Errorf("list rejections: %w", err)
+		}
+		out[r] = true
+	}
+	return out, rows.Err()
+}
+
 // UpdateSecret stores a rotated secret (new OAuth tokens) when the stored
 // version is still expectedVersion, bumping the version and settling the
 // refresh state; it returns the new credential, or errs.ErrConflict when

@@ -116,7 +116,7 @@ func (e credentialEnv) Env(ctx context.Context, workspaceID string) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	issued, err := e.a.runtime.Current(ctx, credstore.Chain{OrgID: w.OrgID, Agent: credstore.Agent(w.Agent), IDs: w.CredentialIDs()})
+	issued, err := e.a.runtime.Current(ctx, credstore.Chain{OrgID: w.OrgID, WorkspaceID: w.ID, UserID: w.UserID, Agent: credstore.Agent(w.Agent), IDs: w.CredentialIDs()})
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func (s *Server) runtimeRoutes(ws *gin.RouterGroup) {
 }
 
 func chainOf(w launch.Workspace) credstore.Chain {
-	return credstore.Chain{OrgID: w.OrgID, Agent: credstore.Agent(w.Agent), IDs: w.CredentialIDs()}
+	return credstore.Chain{OrgID: w.OrgID, WorkspaceID: w.ID, UserID: w.UserID, Agent: credstore.Agent(w.Agent), IDs: w.CredentialIDs()}
 }
 
 func (s *Server) currentCredential(c *gin.Context) error {
