@@ -122,13 +122,16 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 	} else if err != nil {
 		return intake.Plan{}, err
 	}
-	if m.headRef == "" && a.appConfigured() {
+	if m.headRef == "" && a.appConfigured() && !StopCommand(m.body, a.cfg.BotLogin) {
 		if m.headRef, err = a.headRef(ctx, m); err != nil {
 			return intake.Plan{}, err
 		}
 	}
 	repo := m.repo.GetFullName()
+	stop := StopCommand(m.body, a.cfg.BotLogin)
 	trigger := &launch.Trigger{
+		Thread: launch.ThreadGitHub(m.repo.GetID(), m.pr), Stop: stop, Message: m.body,
+		Author: launch.Author{Login: m.sender.GetLogin()},
 		OrgID: inst.OrgID, UserID: link.UserID, InstallationID: m.installationID,
 		TriggerKey: fmt.Sprintf("github:%s:%d:%s", m.kind, m.id, m.updatedAt),
 		Source: launch.Source{Kind: launch.SourceGitHub, URL: m.url, GitHub: &launch.GitHubSource{
@@ -147,6 +150,13 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 		switch outcome, _ := launch.Outcome(launchErr); outcome {
 		case launch.OutcomeLaunched:
 			return a.react(ctx, tx, m) // the reply comes when the workspace is launched (ReportTx)
+		case launch.OutcomeMessage, launch.OutcomeStop:
+			return a.react(ctx, tx, m) // 👀: the person's workspace on this pull request has it
+		case launch.OutcomeNothingToStop:
+			if err := a.react(ctx, tx, m); err != nil {
+				return err
+			}
+			return a.explain(ctx, tx, m, fmt.Sprintf("@%s you have no running Replicas workspace on this pull request, so there is nothing to stop.", m.sender.GetLogin()))
 		case launch.OutcomeDuplicate:
 			return nil
 		default: // no credentials

@@ -1,7 +1,8 @@
 // Mention detection: "@<bot login>" case-insensitively, not
 // preceded by a word character (so x@tryreplicas.com is not one) and not
 // followed by [A-Za-z0-9-]; nothing inside fenced code blocks, inline code
-// spans or quoted lines counts.
+// spans or quoted lines counts. "@<bot login> stop" alone on a line is the
+// stop command.
 
 package github
 
@@ -12,17 +13,42 @@ import (
 )
 
 // Mentions reports whether body mentions @login outside code and quotes.
-// Lines are grouped into paragraphs (split by blank lines, fences and quoted
-// lines) because a code span may continue onto the next line.
 func Mentions(body, login string) bool {
 	if login == "" {
 		return false
 	}
 	handle := "@" + strings.ToLower(login)
+	return anyVisible(body, func(para string) bool { return hasHandle(para, handle) })
+}
+
+// StopCommand reports whether body asks @login to stop: a line outside code
+// and quotes that is "@login stop" (any case, optionally ending in "." or
+// "!"). A stop command is always a mention.
+func StopCommand(body, login string) bool {
+	if login == "" {
+		return false
+	}
+	handle := "@" + strings.ToLower(login)
+	return anyVisible(body, func(para string) bool {
+		for _, line := range strings.Split(para, "\n") {
+			f := strings.Fields(strings.ToLower(line))
+			if len(f) == 2 && f[0] == handle && strings.TrimRight(f[1], ".!") == "stop" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// anyVisible reports whether fn holds for a paragraph of body outside fenced
+// blocks and quoted lines, with its inline code spans removed. Lines are
+// grouped into paragraphs (split by blank lines, fences and quoted lines)
+// because a code span may continue onto the next line.
+func anyVisible(body string, fn func(para string) bool) bool {
 	var fence string       // the opening fence while inside a fenced block
 	var para []string      // the lines of the current paragraph
 	found := func() bool { // checks and empties the paragraph
-		ok := len(para) > 0 && hasHandle(stripInlineCode(strings.Join(para, "\n")), handle)
+		ok := len(para) > 0 && fn(stripInlineCode(strings.Join(para, "\n")))
 		para = para[:0]
 		return ok
 	}

@@ -72,7 +72,7 @@ func TestMentions(t *testing.T) {
 }
 
 func FuzzMention(f *testing.F) {
-	for _, s := range []string{"@tryreplicas", "x@tryreplicas.com", "```\n@tryreplicas\n```", "> @tryreplicas", "`@tryreplicas`", "@TRYREPLICAS-x", "\r\n@tryreplicas\r\n", "a `x\n@tryreplicas` b", "~~~\n@tryreplicas", "> > @tryreplicas\n\n@tryreplicas"} {
+	for _, s := range []string{"@tryreplicas", "x@tryreplicas.com", "```\n@tryreplicas\n```", "> @tryreplicas", "`@tryreplicas`", "@TRYREPLICAS-x", "\r\n@tryreplicas\r\n", "a `x\n@tryreplicas` b", "~~~\n@tryreplicas", "> > @tryreplicas\n\n@tryreplicas", "@tryreplicas stop", "thanks\n@TryReplicas Stop!", "`@tryreplicas stop`"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
@@ -99,9 +99,47 @@ func FuzzMention(f *testing.F) {
 		if !strings.Contains(body, "```") && !strings.Contains(body, "~~~") && Mentions("````\n"+body+"\n````", "tryreplicas") {
 			t.Fatalf("fenced body %q still mentions", body)
 		}
+		// A stop command is a mention, and survives CRLF line ends.
+		if StopCommand(body, "tryreplicas") && !got {
+			t.Fatalf("%q is a stop command but no mention", body)
+		}
+		if !strings.Contains(body, "\r") && StopCommand(strings.ReplaceAll(body, "\n", "\r\n"), "tryreplicas") != StopCommand(body, "tryreplicas") {
+			t.Fatalf("CRLF changed the stop answer for %q", body)
+		}
+		if StopCommand(quoted, "tryreplicas") {
+			t.Fatalf("quoted body %q is still a stop command", quoted)
+		}
 		// A mention needs the handle.
 		if got && !strings.Contains(strings.ToLower(body), "@tryreplicas") {
 			t.Fatalf("%q has no handle but mentions", body)
 		}
 	})
+}
+
+func TestStopCommand(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		body string
+		want bool
+	}{
+		{"@tryreplicas stop", true},
+		{"@TryReplicas STOP.", true},
+		{"thanks!\r\n  @tryreplicas stop!\r\n", true},
+		{"@tryreplicas stop the build from failing", false},
+		{"please @tryreplicas stop", false},
+		{"@tryreplicas", false},
+		{"@tryreplicas-bot stop", false},
+		{"> @tryreplicas stop", false},
+		{"```\n@tryreplicas stop\n```", false},
+		{"`@tryreplicas stop`", false},
+		{"@tryreplicas stopped", false},
+	}
+	for _, c := range cases {
+		if got := StopCommand(c.body, "tryreplicas"); got != c.want {
+			t.Errorf("StopCommand(%q) = %v, want %v", c.body, got, c.want)
+		}
+		if c.want && !Mentions(c.body, "tryreplicas") {
+			t.Errorf("stop command %q is not a mention", c.body)
+		}
+	}
 }

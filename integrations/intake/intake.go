@@ -368,7 +368,7 @@ func (s *Service) commit(ctx context.Context, job *river.Job[ProcessArgs], d Del
 				return fmt.Errorf("launch: %w", err)
 			}
 			outcome, launchErr = o, err
-			if err == nil {
+			if w.ID != "" { // launched, or the workspace a follow-up went to
 				ws = &w
 			}
 			if plan.OrgID == "" {

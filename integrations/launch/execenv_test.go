@@ -59,7 +59,7 @@ func TestExecLauncherEnvironmentIsAllowlisted(t *testing.T) {
 	}
 	want := map[string]string{
 		"PATH": os.Getenv("PATH"), "LANG": "C.UTF-8", "TZ": "Europe/Paris", "CORP_PROXY": "http://proxy.corp.example:3128",
-		"REPLICAS_WORKSPACE_ID": "ws_env", "REPLICAS_GATEWAY_URL": "http://gateway.test", "REPLICAS_WORKSPACE_TOKEN": "rpw_env-token",
+		"REPLICAS_LAUNCH_TYPE": "launch", "REPLICAS_WORKSPACE_ID": "ws_env", "REPLICAS_GATEWAY_URL": "http://gateway.test", "REPLICAS_WORKSPACE_TOKEN": "rpw_env-token",
 		"OPENAI_API_KEY": "sk-proj-credential-value",
 	}
 	for k, v := range want {

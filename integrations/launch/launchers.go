@@ -25,9 +25,23 @@ import (
 	"github.com/tryreplicas/gateway/gateway/secret"
 )
 
-// Request is the launch request body.
+// RequestType says what a launcher request asks: start a new workspace,
+// wake a hibernated one (a message is waiting), or stop one.
+type RequestType string
+
+// Types of launcher request.
+const (
+	RequestLaunch RequestType = "launch"
+	RequestWake   RequestType = "wake"
+	RequestStop   RequestType = "stop"
+)
+
+// Request is the launcher request body. A launch carries the workspace
+// token; wake and stop carry none (the workspace has had it since its
+// launch) and name the message that caused them.
 type Request struct {
-	WorkspaceID    string     `json:"workspace_id"`
+	Type           RequestType `json:"type"`
+	WorkspaceID    string      `json:"workspace_id"`
 	OrgID          string     `json:"org_id"`
 	UserID         string     `json:"user_id"`
 	Agent          string     `json:"agent"`
@@ -35,16 +49,42 @@ type Request struct {
 	Task           Task       `json:"task"`
 	Repository     Repository `json:"repository"`
 	GatewayURL     string     `json:"gateway_url"`
-	WorkspaceToken string     `json:"workspace_token"`
+	WorkspaceToken string      `json:"workspace_token,omitempty"`
 	// InstallationID is the GitHub App installation holding the repository,
 	// so a provisioner can mint an installation token scoped to it.
 	InstallationID int64 `json:"installation_id,omitempty"`
+	// Seq is the message that caused a wake or stop.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // NewRequest builds the launch request of ws.
 func NewRequest(ws Workspace, gatewayURL, token string) Request {
-	return Request{WorkspaceID: ws.ID, OrgID: ws.OrgID, UserID: ws.UserID, Agent: ws.Agent, Source: ws.Source,
+	return Request{Type: RequestLaunch, WorkspaceID: ws.ID, OrgID: ws.OrgID, UserID: ws.UserID, Agent: ws.Agent, Source: ws.Source,
 		Task: ws.Task, Repository: ws.Repository, GatewayURL: gatewayURL, WorkspaceToken: token, InstallationID: ws.InstallationID}
+}
+
+// NewSignal builds the wake or stop request of ws for message seq.
+func NewSignal(ws Workspace, typ RequestType, seq int64, gatewayURL string) Request {
+	r := NewRequest(ws, gatewayURL, "")
+	r.Type, r.Seq = typ, seq
+	return r
+}
+
+// requestType is r's type, launch when unset.
+func (r Request) requestType() RequestType {
+	if r.Type == "" {
+		return RequestLaunch
+	}
+	return r.Type
+}
+
+// name tells requests of one workspace apart: the workspace id for its
+// launch, then type and message number.
+func (r Request) name() string {
+	if r.requestType() == RequestLaunch {
+		return r.WorkspaceID
+	}
+	return fmt.Sprintf("%s.%s-%d", r.WorkspaceID, r.Type, r.Seq)
 }
 
 // Result of a successful launch.
@@ -107,10 +147,11 @@ func (l *HTTPLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 	if l.Now != nil {
 		now = l.Now
 	}
-	// The message id stays the same across retries of one launch, so the
-	// provisioner can recognize a launch it already accepted (Standard
-	// Webhooks idempotency).
-	id := "msg_" + r.WorkspaceID
+	// The message id stays the same across retries of one request, so the
+	// provisioner can recognize a request it already accepted (Standard
+	// Webhooks idempotency): msg_<workspace> for the launch,
+	// msg_<workspace>.<type>-<seq> for a wake or stop.
+	id := "msg_" + r.name()
 	ts := now().Unix()
 	ctx, cancel := context.WithTimeout(ctx, HTTPTimeout)
 	defer cancel()
@@ -197,13 +238,17 @@ func (l *ExecLauncher) Launch(ctx context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("task file: %w", err)
 	}
 	env := append(l.hostEnv(),
+		"REPLICAS_LAUNCH_TYPE="+string(r.requestType()),
 		"REPLICAS_WORKSPACE_ID="+r.WorkspaceID,
 		"REPLICAS_GATEWAY_URL="+r.GatewayURL,
-		"REPLICAS_WORKSPACE_TOKEN="+r.WorkspaceToken,
 		"REPLICAS_TASK_FILE="+f.Name(),
 	)
+	if r.WorkspaceToken != "" {
+		env = append(env, "REPLICAS_WORKSPACE_TOKEN="+r.WorkspaceToken)
+	}
 	secrets := []string{r.WorkspaceToken}
-	if l.Env != nil {
+	// A stop needs no credential: it must work when the chain is exhausted.
+	if l.Env != nil && r.requestType() != RequestStop {
 		vars, err := l.Env.Env(ctx, r.WorkspaceID)
 		if err != nil {
 			return Result{}, fmt.Errorf("credential env: %w", err)
@@ -296,12 +341,15 @@ func redact(s string, secrets ...string) string {
 	return s
 }
 
-// DryRunLauncher writes the request, token redacted, to Dir/<id>.json.
+// DryRunLauncher writes the request, token redacted, to Dir/<id>.json (a
+// wake or stop to Dir/<id>.<type>-<seq>.json).
 type DryRunLauncher struct{ Dir string }
 
 // Launch writes the file.
 func (l *DryRunLauncher) Launch(_ context.Context, r Request) (Result, error) {
-	r.WorkspaceToken = "[redacted]"
+	if r.WorkspaceToken != "" {
+		r.WorkspaceToken = "[redacted]"
+	}
 	body, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return Result{}, fmt.Errorf("encode launch request: %w", err)
@@ -309,7 +357,7 @@ func (l *DryRunLauncher) Launch(_ context.Context, r Request) (Result, error) {
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return Result{}, fmt.Errorf("dry run dir: %w", err)
 	}
-	path := filepath.Join(l.Dir, r.WorkspaceID+".json")
+	path := filepath.Join(l.Dir, r.name()+".json")
 	if err := os.WriteFile(path, append(body, '\n'), 0o600); err != nil {
 		return Result{}, fmt.Errorf("dry run file: %w", err)
 	}

@@ -46,6 +46,7 @@ type Service struct {
 	sealer    Sealer
 	launcher  Launcher
 	reporters map[string]Reporter
+	notifier  *notifier
 	log       *slog.Logger
 	// GatewayURL is what workspaces call back (REPLICAS_PUBLIC_URL).
 	GatewayURL string
@@ -67,10 +68,16 @@ func (s *Service) tokenTTL() time.Duration {
 // NewService wires the service and registers its launch worker on q.
 func NewService(db *sqldb.DB, q *queue.Queue, resolver ChainResolver, installs Installations, sealer Sealer, launcher Launcher, gatewayURL string, log *slog.Logger) *Service {
 	s := &Service{db: db, store: NewStore(), queue: q, resolver: resolver, installs: installs, sealer: sealer, launcher: launcher,
-		reporters: map[string]Reporter{}, log: log, GatewayURL: gatewayURL}
+		reporters: map[string]Reporter{}, notifier: newNotifier(db, log), log: log, GatewayURL: gatewayURL}
 	queue.AddWorker(q, &launchWorker{s: s})
+	queue.AddWorker(q, &signalWorker{s: s})
 	return s
 }
+
+// Close ends the long polls waiting for messages (they answer with what
+// they have: nothing) and stops listening for new messages; call it when
+// the server shuts down.
+func (s *Service) Close() { s.notifier.close() }
 
 // RegisterReporter sets who hears about workspaces of a source kind.
 func (s *Service) RegisterReporter(kind string, r Reporter) { s.reporters[kind] = r }
@@ -85,13 +92,26 @@ func (s *Service) Store() *Store { return s.store }
 // the trigger already names its installation: a GitHub webhook comes from the
 // installation that holds the repository, and its source checked that the
 // installation is bound to the org.
+//
+// A trigger on a thread where the same user has an active workspace becomes
+// a message to that workspace (or stops it): LaunchTx returns that workspace
+// with ErrFollowUp or ErrStopping. Otherwise the new workspace's message 1 is
+// its task, linking the thread's previous workspace of that user.
 func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspace, error) {
-	if t.TriggerKey != "" {
-		if _, err := s.store.ByTriggerKey(ctx, tx, t.TriggerKey); err == nil {
-			return Workspace{}, ErrDuplicate
-		} else if !errors.Is(err, ErrNotFound) {
-			return Workspace{}, err
+	previous := ""
+	if t.Thread != "" {
+		w, prev, err := s.threadTx(ctx, tx, t)
+		if w.ID != "" || err != nil {
+			return w, err
 		}
+		previous = prev
+	} else if seen, err := s.store.triggerSeen(ctx, tx, t.TriggerKey); err != nil {
+		return Workspace{}, err
+	} else if seen {
+		return Workspace{}, ErrDuplicate
+	}
+	if t.Stop {
+		return Workspace{}, ErrNothingToStop
 	}
 	agent, chain, err := s.resolver.ResolveChain(ctx, tx, t.OrgID, t.UserID, t.Agent)
 	if err != nil {
@@ -111,6 +131,7 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 		ID: sqldb.NewID("ws"), OrgID: t.OrgID, UserID: t.UserID, Agent: agent, Status: StatusQueued,
 		Source: t.Source, Task: t.Task, Repository: t.Repository, InstallationID: t.InstallationID, Chain: nonNilChain(chain),
 		TriggerKey: t.TriggerKey, DeliveryID: t.DeliveryID, CreatedAt: s.store.now(),
+		Thread: t.Thread, PreviousWorkspaceID: previous,
 	}
 	w.UpdatedAt = w.CreatedAt
 	token := sqldb.NewToken(TokenPrefix)
@@ -120,6 +141,18 @@ func (s *Service) LaunchTx(ctx context.Context, tx sqldb.Tx, t Trigger) (Workspa
 	}
 	if err := s.store.insert(ctx, tx, w, sqldb.HashToken(token), keyID, sealed, w.CreatedAt.Add(s.tokenTTL())); err != nil {
 		return Workspace{}, err
+	}
+	first, err := s.firstMessage(ctx, tx, w, t)
+	if err != nil {
+		return Workspace{}, err
+	}
+	if _, err := s.store.appendMessage(ctx, tx, w.ID, first, ""); err != nil {
+		return Workspace{}, err
+	}
+	if t.Thread != "" {
+		if err := s.store.setThread(ctx, tx, t.OrgID, t.Thread, t.UserID, w.ID); err != nil {
+			return Workspace{}, err
+		}
 	}
 	if _, err := s.queue.InsertTx(ctx, tx, LaunchArgs{WorkspaceID: w.ID}, nil); err != nil {
 		return Workspace{}, err

@@ -48,7 +48,8 @@ const (
 )
 
 // Outcome names what the error of LaunchTx means for the trigger: launched
-// (nil), a duplicate, or a refusal that retrying will not change. Any other
+// (nil), a duplicate, a follow-up (a message or stop to an active
+// workspace, which LaunchTx returns), or a refusal that retrying will not change. Any other
 // error is a failure to launch, and ok is false.
 func Outcome(err error) (outcome string, ok bool) {
 	switch {
@@ -60,6 +61,12 @@ func Outcome(err error) (outcome string, ok bool) {
 		return OutcomeNoCredentials, true
 	case errors.Is(err, ErrRepositoryNotInstalled):
 		return OutcomeRepositoryNotInstalled, true
+	case errors.Is(err, ErrFollowUp):
+		return OutcomeMessage, true
+	case errors.Is(err, ErrStopping):
+		return OutcomeStop, true
+	case errors.Is(err, ErrNothingToStop):
+		return OutcomeNothingToStop, true
 	}
 	return "", false
 }
@@ -72,11 +79,12 @@ const DefaultTokenTTL = 7 * 24 * time.Hour
 
 // transitions lists the statuses each status may move to.
 var transitions = map[Status][]Status{
-	StatusQueued:     {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled},
-	StatusLaunching:  {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled},
-	StatusLaunched:   {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
-	StatusRunning:    {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
-	StatusHibernated: {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled},
+	StatusQueued:     {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled, StatusStopping},
+	StatusLaunching:  {StatusLaunching, StatusLaunched, StatusFailed, StatusCancelled, StatusStopping},
+	StatusLaunched:   {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled, StatusStopping},
+	StatusRunning:    {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled, StatusStopping},
+	StatusHibernated: {StatusRunning, StatusHibernated, StatusFinished, StatusFailed, StatusCancelled, StatusStopping},
+	StatusStopping:   {StatusStopping, StatusFinished, StatusFailed, StatusCancelled},
 }
 
 // CanMove reports whether a workspace may go from one status to another.
@@ -94,7 +102,7 @@ func (s Status) Terminal() bool {
 	return s == StatusFinished || s == StatusFailed || s == StatusCancelled
 }
 
-const wsCols = `id, org_id, user_id, agent, status, source, task, repository, installation_id, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at`
+const wsCols = `id, org_id, user_id, agent, status, source, task, repository, installation_id, chain, dry_run, launch_file, error, summary, result_url, COALESCE(trigger_key, ''), delivery_id, created_at, updated_at, thread, previous_workspace_id`
 
 // scanWorkspace reads the wsCols of a row, then the extra columns selected
 // after them into extra.
@@ -102,7 +110,7 @@ func scanWorkspace(r sqldb.Row, extra ...any) (Workspace, error) {
 	var w Workspace
 	var source, task, repo, chain string
 	err := r.Scan(append([]any{&w.ID, &w.OrgID, &w.UserID, &w.Agent, &w.Status, &source, &task, &repo, &w.InstallationID, &chain, &w.DryRun, &w.LaunchFile,
-		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt}, extra...)...)
+		&w.Error, &w.Summary, &w.ResultURL, &w.TriggerKey, &w.DeliveryID, &w.CreatedAt, &w.UpdatedAt, &w.Thread, &w.PreviousWorkspaceID}, extra...)...)
 	if err != nil {
 		return w, err
 	}
@@ -144,11 +152,11 @@ func (s *Store) insert(ctx context.Context, q sqldb.Querier, w Workspace, tokenH
 		key = w.TriggerKey
 	}
 	n, err := q.Exec(ctx, `INSERT INTO workspaces (id, org_id, user_id, agent, status, source, task, repository, chain, trigger_key, delivery_id,
-		token_hash, token_key_id, token_sealed, token_expires_at, created_at, updated_at, installation_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17)
+		token_hash, token_key_id, token_sealed, token_expires_at, created_at, updated_at, installation_id, thread, previous_workspace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $17, $18, $19)
 		ON CONFLICT (trigger_key) DO NOTHING`,
 		w.ID, w.OrgID, w.UserID, w.Agent, string(w.Status), mustJSON(w.Source), mustJSON(w.Task), mustJSON(w.Repository), mustJSON(nonNilChain(w.Chain)),
-		key, w.DeliveryID, tokenHash, keyID, sealed, expiresAt, w.CreatedAt, w.InstallationID)
+		key, w.DeliveryID, tokenHash, keyID, sealed, expiresAt, w.CreatedAt, w.InstallationID, w.Thread, w.PreviousWorkspaceID)
 	if err != nil {
 		return fmt.Errorf("insert workspace: %w", err)
 	}

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -9,7 +10,8 @@ import (
 
 // Status of a workspace. queued → launching → launched → running /
 // hibernated / finished / failed; the owner or an admin may cancel it at any
-// point before it ends.
+// point before it ends. A stop asked for on its thread makes it stopping
+// until the launcher has been told, then cancelled.
 type Status string
 
 const (
@@ -21,7 +23,21 @@ const (
 	StatusFinished   Status = "finished"
 	StatusFailed     Status = "failed"
 	StatusCancelled  Status = "cancelled"
+	// StatusStopping: its owner asked it to stop (a stop message is written
+	// and the launcher gets a stop request); it becomes cancelled once the
+	// launcher has the request, or finished or failed if it says so first.
+	StatusStopping Status = "stopping"
 )
+
+// Active statuses take messages: a trigger of the owner on the workspace's
+// thread becomes a message to it rather than a new workspace.
+func (s Status) Active() bool {
+	switch s {
+	case StatusQueued, StatusLaunching, StatusLaunched, StatusRunning, StatusHibernated:
+		return true
+	}
+	return false
+}
 
 // Task is what the agent is asked to do.
 type Task struct {
@@ -68,6 +84,12 @@ type Workspace struct {
 	// InstallationID is the GitHub App installation that holds Repository
 	// (0 when there is no repository).
 	InstallationID int64 `json:"installation_id,omitempty"`
+	// Thread is the conversation the workspace belongs to (ThreadGitHub,
+	// ThreadLinear, ThreadLinearIssue); empty for API-made workspaces.
+	Thread string `json:"thread,omitempty"`
+	// PreviousWorkspaceID is the ended workspace of the same person and
+	// thread that this one continues.
+	PreviousWorkspaceID string `json:"previous_workspace_id,omitempty"`
 }
 
 // Trigger asks for a workspace: who, for what, from where. TriggerKey makes
@@ -85,7 +107,32 @@ type Trigger struct {
 	// InstallationID is set by sources whose trigger comes from the GitHub
 	// installation holding Repository; otherwise LaunchTx finds it.
 	InstallationID int64
+	// Thread is the conversation the trigger belongs to; empty: none, every
+	// trigger launches. On a thread where the same user has an active
+	// workspace the trigger becomes a message to it.
+	Thread string
+	// Author is how the source knows the person (login, email); LaunchTx
+	// sets the user id and fills a missing email from the user's record.
+	Author Author
+	// Message is the trigger's own text as a follow-up message (the comment,
+	// the prompt); empty means Task.Body.
+	Message string
+	// Stop asks the person's active workspace on Thread to stop; it never
+	// launches anything.
+	Stop bool
 }
+
+// ThreadGitHub is the thread of a pull request or issue, by the
+// repository's numeric id (which survives renames).
+func ThreadGitHub(repositoryID int64, number int) string {
+	return fmt.Sprintf("github:%d#%d", repositoryID, number)
+}
+
+// ThreadLinear is the thread of a Linear agent session.
+func ThreadLinear(sessionID string) string { return "linear:" + sessionID }
+
+// ThreadLinearIssue is the thread of a Linear issue without a session.
+func ThreadLinearIssue(issueID string) string { return "linear:issue:" + issueID }
 
 // Reporter tells the source of a workspace about its lifecycle (launched,
 // running, finished with a summary or URL, failed with the reason). It runs

@@ -59,7 +59,9 @@ type payload struct {
 	AppUserID     string                     `json:"appUserId"`
 	AgentSession  *session                   `json:"agentSession"`
 	AgentActivity *struct {
+		ID      string `json:"id"`
 		User    *actor `json:"user"`
+		Signal  string `json:"signal"` // "stop": the user stopped the session
 		Content struct {
 			Body string `json:"body"`
 		} `json:"content"`
@@ -87,9 +89,10 @@ type request struct {
 	conn      Connection
 	who       actor
 	issue     issue
-	kind      string // assign, delegate, create, session, prompt
-	sessionID string
-	prompt    string
+	kind       string // assign, delegate, create, session, prompt, stop
+	sessionID  string
+	activityID string // of a prompt or stop
+	prompt     string
 }
 
 // Outcomes of deliveries that launch nothing (intake adds its own).
@@ -153,8 +156,9 @@ func issueTrigger(p payload, appUserID string) *request {
 }
 
 // sessionTrigger: a session created for the app user asks for a workspace; a
-// prompt in it is a follow-up (it launches only when the session has no
-// workspace yet, which the shared trigger key decides).
+// prompt in it is a follow-up (a message to the session's workspace, or a
+// new workspace when the person has none active there); a prompt with the
+// stop signal stops the session's workspace.
 func sessionTrigger(p payload, appUserID string) (*request, string) {
 	s := p.AgentSession
 	if s == nil || s.ID == "" || s.Issue == nil || s.Issue.ID == "" {
@@ -171,9 +175,12 @@ func sessionTrigger(p payload, appUserID string) (*request, string) {
 	case "prompted":
 		r.kind, who = "prompt", s.Creator
 		if p.AgentActivity != nil {
-			r.prompt = p.AgentActivity.Content.Body
+			r.prompt, r.activityID = p.AgentActivity.Content.Body, p.AgentActivity.ID
 			if p.AgentActivity.User != nil {
 				who = p.AgentActivity.User
+			}
+			if p.AgentActivity.Signal == "stop" {
+				r.kind = "stop"
 			}
 		}
 	default:
@@ -310,25 +317,35 @@ func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
 	if err != nil {
 		return intake.Plan{}, err
 	}
-	return intake.Plan{OrgID: r.conn.OrgID, Trigger: a.launchTrigger(r, member.ID, repo), Then: a.then(r)}, nil
+	return intake.Plan{OrgID: r.conn.OrgID, Trigger: a.launchTrigger(r, member.ID, email, repo), Then: a.then(r)}, nil
 }
 
 // launchTrigger is the workspace request for r on behalf of userID.
-func (a *App) launchTrigger(r request, userID, repo string) *launch.Trigger {
+func (a *App) launchTrigger(r request, userID, email, repo string) *launch.Trigger {
 	body := r.issue.Description
 	if r.prompt != "" {
 		body = strings.TrimSpace(body + "\n\n" + r.prompt)
 	}
 	key := fmt.Sprintf("linear:issue:%s:%s:%s", r.issue.ID, r.kind, r.issue.UpdatedAt)
+	thread := launch.ThreadLinearIssue(r.issue.ID)
 	src := &launch.LinearSource{IssueID: r.issue.ID, Identifier: r.issue.Identifier, OrganizationID: r.conn.OrganizationID, AgentSessionID: r.sessionID}
 	if r.sessionID != "" {
+		thread = launch.ThreadLinear(r.sessionID)
 		key = "linear:session:" + r.sessionID
+		if r.activityID != "" { // each prompt of the session is its own message
+			key = "linear:activity:" + r.activityID
+		}
+	}
+	message := r.prompt
+	if r.kind == "stop" && strings.TrimSpace(message) == "" {
+		message = "stop"
 	}
 	if r.issue.Team != nil {
 		src.Team = r.issue.Team.Key
 	}
 	return &launch.Trigger{
 		OrgID: r.conn.OrgID, UserID: userID, TriggerKey: key,
+		Thread: thread, Message: message, Stop: r.kind == "stop", Author: launch.Author{Email: identity.NormalizeEmail(email)},
 		Source:     launch.Source{Kind: launch.SourceLinear, URL: r.issue.URL, Linear: src},
 		Task:       launch.Task{Title: r.issue.Identifier + ": " + r.issue.Title, Body: body, URL: r.issue.URL},
 		Repository: launch.Repository{FullName: repo},
@@ -346,8 +363,18 @@ func (a *App) then(r request) func(context.Context, sqldb.Tx, *launch.Workspace,
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Launching a Replicas workspace for this issue…")
 		case outcome == launch.OutcomeLaunched:
 			return nil // the comment with the link comes when it is launched (ReportTx)
-		case outcome == launch.OutcomeDuplicate && r.kind == "prompt":
-			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: this session already has a Replicas workspace.")
+		case outcome == launch.OutcomeMessage && r.sessionID != "":
+			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: passed on to the session's Replicas workspace.")
+		case outcome == launch.OutcomeMessage:
+			return nil // an issue re-assigned while its workspace runs: the workspace has the message
+		case outcome == launch.OutcomeStop && r.sessionID != "":
+			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Stopping the Replicas workspace…") // the response follows when it is cancelled (ReportTx)
+		case outcome == launch.OutcomeStop:
+			return nil
+		case outcome == launch.OutcomeNothingToStop && r.sessionID != "":
+			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "response", "Nothing to stop: you have no running Replicas workspace in this session.")
+		case outcome == launch.OutcomeNothingToStop:
+			return nil
 		case outcome == launch.OutcomeDuplicate:
 			return nil
 		case outcome == launch.OutcomeRepositoryNotInstalled:

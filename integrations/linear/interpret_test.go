@@ -185,7 +185,7 @@ func TestInterpret(t *testing.T) {
 			{"created assigned", build(t, "issue.create.assigned.json"), e.ada.ID,
 				"linear:issue:6c0d7a1e-92b4-4f3c-a8d5-3e71b0c94f22:create:2026-11-28T11:02:40.512Z", "", "", 0},
 			{"agent session", build(t, "agent_session_event.created.json"), e.ada.ID, "linear:session:a7c3e9f1-2b4d-4f6a-8c0e-1d3f5a7b9c2e", "", "", 0},
-			{"prompt in the session", build(t, "agent_session_event.prompted.json"), e.grace.ID, "linear:session:a7c3e9f1-2b4d-4f6a-8c0e-1d3f5a7b9c2e", "", "", 0},
+			{"prompt in the session", build(t, "agent_session_event.prompted.json"), e.grace.ID, "linear:activity:f0e1d2c3-b4a5-4968-8776-5a4b3c2d1e0f", "", "", 0},
 			{"app acting as a user", build(t, "issue.update.assigned.json", set("actor.email", "86bdc758@OAuthApp.linear.app")), "", "", "", OutcomeAppActor, 0},
 			{"integration actor", build(t, "issue.update.assigned.json", set("actor.type", "integration"), del("actor.email")), "", "", "", OutcomeAppActor, 0},
 			{"app email found by lookup", build(t, "issue.update.delegated.json", set("actor.id", "app-as-user")), "", "", "", OutcomeAppActor, 1},

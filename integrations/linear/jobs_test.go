@@ -61,7 +61,7 @@ func TestAcknowledgements(t *testing.T) {
 
 		session := &launch.Workspace{ID: "ws_s", OrgID: e.orgID, Status: launch.StatusQueued}
 		commit(build(t, "agent_session_event.created.json"), session, nil)
-		commit(build(t, "agent_session_event.prompted.json"), nil, launch.ErrDuplicate)
+		commit(build(t, "agent_session_event.prompted.json"), session, launch.ErrFollowUp)
 		session.Status, session.Agent = launch.StatusLaunched, "claude"
 		report(*session)
 
