@@ -67,8 +67,11 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, queueOpts queue.
 	return a, nil
 }
 
-// Close releases the database.
-func (a *app) Close() { a.db.Close() }
+// Close ends the message long polls and releases the database.
+func (a *app) Close() {
+	a.launch.Close()
+	a.db.Close()
+}
 
 // app is everything a running gateway holds.
 type app struct {
@@ -200,7 +203,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		Logger: log, DB: db, Identity: identity.NewService(db, a.identity), Credentials: credstore.NewService(db, a.creds, a.identity),
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
-		Deliveries:         a.intake, Workspaces: a.launch, GitHub: a.github, Linear: a.linear,
+		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,
 		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL,
 	})
 	return a, nil

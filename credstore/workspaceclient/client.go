@@ -50,6 +50,9 @@ type Client struct {
 	MaxAttempts int
 	// Backoff between retries when the gateway answers 503 (default 500 ms).
 	Backoff time.Duration
+	// PollWait is how long each long poll of Messages waits (default
+	// DefaultPollWait; the gateway allows at most 60 s).
+	PollWait time.Duration
 }
 
 // Credential fetches the current credential.

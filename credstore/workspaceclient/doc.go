@@ -5,4 +5,8 @@
 // is told the credential was rejected and answers with the rotated or next
 // one, and the request is replayed. When the chain is exhausted the error
 // carries the exact message the chat shows.
+//
+// Messages iterates over the workspace's conversation: it long-polls the
+// gateway with a cursor (the last message handled), retries with backoff
+// after errors, and ends when the context ends or the workspace has ended.
 package workspaceclient

@@ -44,6 +44,8 @@ type Deps struct {
 	Deliveries DeliveryService
 	// Workspaces creates, lists and updates workspaces.
 	Workspaces WorkspaceService
+	// Messages serves workspaces their conversation (with Workspaces).
+	Messages MessageService
 	// GitHub lists App installations; Linear manages Linear connections.
 	GitHub GitHubStatus
 	Linear LinearConnections
@@ -121,6 +123,9 @@ func (s *Server) routes() {
 	if s.Workspaces != nil {
 		ws := api.Group("/workspace", s.h(s.authenticateWorkspace))
 		s.workspaceRoutes(user, ws)
+		if s.Messages != nil {
+			s.messageRoutes(user, ws)
+		}
 		if s.Runtime != nil {
 			s.runtimeRoutes(ws)
 		}
