@@ -33,16 +33,17 @@ func openToken(t *testing.T, h *harness, id string) string {
 func TestLifecycleTable(t *testing.T) {
 	t.Parallel()
 	all := []launch.Status{launch.StatusQueued, launch.StatusLaunching, launch.StatusLaunched, launch.StatusRunning,
-		launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled}
+		launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping}
 	allowed := map[launch.Status][]launch.Status{
-		launch.StatusQueued:     {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled},
-		launch.StatusLaunching:  {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled},
-		launch.StatusLaunched:   {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
-		launch.StatusRunning:    {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
-		launch.StatusHibernated: {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
+		launch.StatusQueued:     {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping},
+		launch.StatusLaunching:  {launch.StatusLaunching, launch.StatusLaunched, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping},
+		launch.StatusLaunched:   {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping},
+		launch.StatusRunning:    {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping},
+		launch.StatusHibernated: {launch.StatusRunning, launch.StatusHibernated, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled, launch.StatusStopping},
 		launch.StatusFinished:   nil,
 		launch.StatusFailed:     nil,
 		launch.StatusCancelled:  nil,
+		launch.StatusStopping:   {launch.StatusStopping, launch.StatusFinished, launch.StatusFailed, launch.StatusCancelled},
 	}
 	for _, from := range all {
 		for _, to := range all {
