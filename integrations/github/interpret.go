@@ -132,7 +132,7 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 	trigger := &launch.Trigger{
 		Thread: launch.ThreadGitHub(m.repo.GetID(), m.pr), Stop: stop, Message: m.body,
 		Author: launch.Author{Login: m.sender.GetLogin()},
-		OrgID: inst.OrgID, UserID: link.UserID, InstallationID: m.installationID,
+		OrgID:  inst.OrgID, UserID: link.UserID, InstallationID: m.installationID,
 		TriggerKey: fmt.Sprintf("github:%s:%d:%s", m.kind, m.id, m.updatedAt),
 		Source: launch.Source{Kind: launch.SourceGitHub, URL: m.url, GitHub: &launch.GitHubSource{
 			Repository: repo, PullRequest: m.pr, InstallationID: m.installationID,

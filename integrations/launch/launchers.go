@@ -42,13 +42,13 @@ const (
 type Request struct {
 	Type           RequestType `json:"type"`
 	WorkspaceID    string      `json:"workspace_id"`
-	OrgID          string     `json:"org_id"`
-	UserID         string     `json:"user_id"`
-	Agent          string     `json:"agent"`
-	Source         Source     `json:"source"`
-	Task           Task       `json:"task"`
-	Repository     Repository `json:"repository"`
-	GatewayURL     string     `json:"gateway_url"`
+	OrgID          string      `json:"org_id"`
+	UserID         string      `json:"user_id"`
+	Agent          string      `json:"agent"`
+	Source         Source      `json:"source"`
+	Task           Task        `json:"task"`
+	Repository     Repository  `json:"repository"`
+	GatewayURL     string      `json:"gateway_url"`
 	WorkspaceToken string      `json:"workspace_token,omitempty"`
 	// InstallationID is the GitHub App installation holding the repository,
 	// so a provisioner can mint an installation token scoped to it.

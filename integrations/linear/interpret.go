@@ -86,9 +86,9 @@ func parse(body []byte) (payload, error) {
 
 // request is a recognized trigger before identity and credentials.
 type request struct {
-	conn      Connection
-	who       actor
-	issue     issue
+	conn       Connection
+	who        actor
+	issue      issue
 	kind       string // assign, delegate, create, session, prompt, stop
 	sessionID  string
 	activityID string // of a prompt or stop
