@@ -163,7 +163,8 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perSender; i++ {
-				m := githubMention{Login: "Codertocat", GitHubID: 21031067, Repo: "Codertocat/Hello-World", PR: 1,
+				// One pull request per mention: each starts its own conversation.
+				m := githubMention{Login: "Codertocat", GitHubID: 21031067, Repo: "Codertocat/Hello-World", PR: 1000*s + i + 1,
 					Body: "@tryreplicas fix the build", CommentID: int64(1000*s + i + 1), InstallationID: 1}
 				body, err := m.build()
 				if err != nil {

@@ -358,7 +358,12 @@ func (l *DryRunLauncher) Launch(_ context.Context, r Request) (Result, error) {
 		return Result{}, fmt.Errorf("dry run dir: %w", err)
 	}
 	path := filepath.Join(l.Dir, r.name()+".json")
-	if err := os.WriteFile(path, append(body, '\n'), 0o600); err != nil {
+	// Written aside and renamed, so a reader never sees half a request.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(body, '\n'), 0o600); err != nil {
+		return Result{}, fmt.Errorf("dry run file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return Result{}, fmt.Errorf("dry run file: %w", err)
 	}
 	return Result{DryRun: true, File: path}, nil

@@ -183,6 +183,9 @@ func sessionTrigger(p payload, appUserID string) (*request, string) {
 				r.kind = "stop"
 			}
 		}
+		if r.activityID == "" { // every prompt is its own message, even without its id
+			r.activityID = fmt.Sprintf("%s@%.0f", s.ID, p.WebhookTimestamp)
+		}
 	default:
 		return nil, "ignored: agent session " + p.Action
 	}
