@@ -2,7 +2,9 @@
 // on a free port with a local stand-in for the GitHub and Linear APIs, seeds
 // a demo org, sends one signed GitHub mention and one signed Linear
 // assignment through the trigger command's code, waits for the workspaces
-// they launch (dry runs) and prints them. No network, no configuration.
+// they launch (dry runs) and prints them, then sends a follow-up comment that
+// becomes a message to the (hibernated) GitHub workspace and wakes it. No
+// network, no configuration.
 
 package main
 
@@ -148,6 +150,9 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	for _, c := range fakeLinear.Comments() {
 		fmt.Fprintf(stdout, "  Linear comment: %s\n", c)
+	}
+	if err := demoFollowUp(ctx, a, stdout, base, ghSecret, mention, list); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "\nTry the API:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/workspaces\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/deliveries\n",
 		token, base, orgID, token, base, orgID)
@@ -305,4 +310,65 @@ func waitAcks(ctx context.Context, g *githubtest.Server, l *lineartest.Server) {
 			return
 		}
 	}
+}
+
+// demoFollowUp: the GitHub workspace hibernates (as a workspace reports it),
+// then the same person comments on the same pull request again. No new
+// workspace: the comment becomes message 2 of the workspace, and the
+// launcher gets a wake request.
+func demoFollowUp(ctx context.Context, a *app, stdout io.Writer, base, ghSecret string, first githubMention, list []launch.Workspace) error {
+	var ws launch.Workspace
+	for _, w := range list {
+		if w.Source.Kind == launch.SourceGitHub {
+			ws = w
+		}
+	}
+	if ws.ID == "" {
+		return errors.New("demo: no GitHub workspace")
+	}
+	if _, err := a.launch.Update(ctx, ws.ID, launch.Update{Status: launch.StatusHibernated, Summary: "waiting for review"}); err != nil {
+		return err
+	}
+	m := first
+	m.CommentID, m.Body = first.CommentID+1, "@tryreplicas also add a changelog entry"
+	body, err := m.build()
+	if err != nil {
+		return err
+	}
+	status, _, err := send(ctx, base+"/webhooks/github", githubHeaders(ghSecret, "issue_comment", body), body)
+	if err != nil {
+		return err
+	}
+	wake := filepath.Join(a.cfg.Database.DataDir, "launches", ws.ID+".wake-2.json")
+	deadline := time.Now().Add(30 * time.Second)
+	var msgs []launch.Message
+	for {
+		msgs, err = a.launch.Messages(ctx, ws.ID, 0, 0)
+		if err != nil {
+			return err
+		}
+		if _, statErr := os.Stat(wake); len(msgs) >= 2 && statErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: the follow-up did not reach workspace %s", ws.ID)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n, err := a.launch.Store().List(ctx, a.db, ws.OrgID, "", 10)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nFollow-up: workspace %s reported hibernated; @Codertocat comments on Codertocat/Hello-World#1 again: %d\n", ws.ID, status)
+	fmt.Fprintf(stdout, "  still %d workspaces; the comment is a message to %s (thread %s):\n", len(n), ws.ID, ws.Thread)
+	for _, msg := range msgs {
+		fmt.Fprintf(stdout, "    %d %-6s from @%s: %q\n", msg.Seq, msg.Kind, msg.Author.Login, msg.Body)
+	}
+	fmt.Fprintf(stdout, "  wake request to the launcher (dry run): %s\n", wake)
+	fmt.Fprintln(stdout, "  the workspace reads its messages with GET /api/v1/workspace/messages?after=1&wait=60 (Go: workspaceclient.Client.Messages)")
+	return nil
 }

@@ -18,7 +18,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errOut.String())
 	}
 	text := out.String()
-	for _, want := range []string{"from github", "from linear", "dry-run launch request", "GitHub reaction", "Launched workspace", "Linear comment: Replicas launched workspace", "acme/storefront"} {
+	for _, want := range []string{"from github", "from linear", "dry-run launch request", "GitHub reaction", "Launched workspace", "Linear comment: Replicas launched workspace", "acme/storefront",
+		"still 2 workspaces", `2 prompt from @Codertocat: "@tryreplicas also add a changelog entry"`, "wake request to the launcher"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
