@@ -77,7 +77,7 @@ func intParam(c *gin.Context, key string) (int64, error) {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > 1<<31 { // bounded: a wait in seconds never overflows a Duration
 		return 0, errs.Invalid("%s must be a whole number (0 or more)", key)
 	}
 	return n, nil

@@ -38,6 +38,7 @@ func TestMessagesAPI(t *testing.T) {
 			{"bad cursor", "GET", "/api/v1/workspace/messages?after=x", wsTok, "", 400, ""},
 			{"negative cursor", "GET", "/api/v1/workspace/messages?after=-1", wsTok, "", 400, ""},
 			{"wait too long", "GET", "/api/v1/workspace/messages?wait=61", wsTok, "", 400, ""},
+			{"wait overflowing", "GET", "/api/v1/workspace/messages?wait=9223372036854775807", wsTok, "", 400, ""},
 			{"admin cannot speak for the owner", "POST", "/api/v1/workspaces/" + id + "/messages", a.Token, `{"body":"hi"}`, 404, ""},
 			{"empty body", "POST", "/api/v1/workspaces/" + id + "/messages", tokMia, `{"body":" "}`, 400, ""},
 			{"owner sends", "POST", "/api/v1/workspaces/" + id + "/messages", tokMia, `{"body":"also the lint"}`, 201, ""},
