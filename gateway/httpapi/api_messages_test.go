@@ -2,8 +2,12 @@ package httpapi_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
@@ -70,6 +74,28 @@ func TestMessagesAPI(t *testing.T) {
 				}
 			}
 		}
+		// A held poll outlives the server's write timeout: it sets its own
+		// deadline past its wait (the gateway's server: 60 s for waits up to 60 s).
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: h, WriteTimeout: 500 * time.Millisecond}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/api/v1/workspace/messages?after=2&wait=1", nil)
+		req.Header.Set("Authorization", "Bearer "+wsTok)
+		began := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("held poll cut by the write timeout: %v", err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || !strings.Contains(string(raw), `"messages":[]`) || time.Since(began) < time.Second {
+			t.Fatalf("held poll: %d %s %v after %s", resp.StatusCode, raw, err, time.Since(began))
+		}
+
 		if code, _ := call(t, h, "POST", "/api/v1/workspaces/"+id+"/cancel", tokMia, ""); code != http.StatusOK {
 			t.Fatal(code)
 		}
