@@ -18,6 +18,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/retention"
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/gateway/web"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
@@ -196,11 +197,20 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		{Name: "delivery bodies", Purge: intake.BodyRetention(cfg.Limits.DeliveryRetention).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},
 		{Name: "invitations and login links", Purge: identity.PurgeExpiredLinks},
+		{Name: "browser sessions", Purge: identity.PurgeExpiredSessions},
 		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
+	ids := identity.NewService(db, a.identity)
+	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, PublicURL: cfg.HTTP.PublicURL}
+	if cfg.GitHub.ClientID != "" {
+		pages.GitHub = a.github
+	}
+	if cfg.Linear.ClientID != "" {
+		pages.Linear = a.linear
+	}
 	a.server = httpapi.New(httpapi.Deps{
-		Logger: log, DB: db, Identity: identity.NewService(db, a.identity), Credentials: credstore.NewService(db, a.creds, a.identity),
+		Logger: log, DB: db, Identity: ids, Pages: web.New(pages).Handler(), Credentials: credstore.NewService(db, a.creds, a.identity),
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,

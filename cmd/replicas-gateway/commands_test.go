@@ -80,7 +80,7 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		{[]string{"serve"}, ""}, // running above
 		{[]string{"migrate"}, "migrations applied"},
 		{[]string{"admin", "bootstrap", "--org", "acme", "--email", "ops@example.com"}, "API token (shown once)"},
-		{[]string{"admin", "login-link", "--email", "ops@example.com"}, base + "/api/v1/login-links/"},
+		{[]string{"admin", "login-link", "--email", "ops@example.com"}, base + "/login/link/"},
 		{[]string{"admin", "rotate-key"}, "credentials: 0 re-sealed"},
 		{[]string{"trigger", "github-mention", "--url", base, "--secret", "gh-secret"}, `"status":"accepted"`},
 		{[]string{"trigger", "linear-assign", "--url", base, "--secret", "lin-secret"}, `"status":"accepted"`},

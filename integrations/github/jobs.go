@@ -121,9 +121,8 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 // posted as one generic sentence with the workspace page's link: the reason
 // (launcher output, error text) may hold secrets and stays in the API.
 func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
-	base := strings.TrimRight(a.cfg.PublicURL, "/")
-	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
-	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
+	link := launch.PageURL(a.cfg.PublicURL, ws.ID)
+	page := link
 	src := ws.Source.GitHub
 	if src == nil {
 		src = &launch.GitHubSource{}

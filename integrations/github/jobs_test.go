@@ -114,10 +114,10 @@ func TestAcknowledgements(t *testing.T) {
 			t.Errorf("reaction paths %v", paths)
 		}
 		wants := []struct{ path, text string }{
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "Launched workspace [ws_1](https://gw.example/api/v1/workspaces/ws_1) with claude for @Codertocat."},
+			{"/repos/Codertocat/Hello-World/issues/1/comments", "Launched workspace [ws_1](https://gw.example/workspaces/ws_1) with claude for @Codertocat."},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "Fixed the spelling."},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "Workspace [ws_1](https://gw.example/workspaces/ws_1) failed."},
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "`POST /api/v1/me/identities/github/link`"},
+			{"/repos/Codertocat/Hello-World/issues/1/comments", "/settings/user"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not a member of the organization"},
 			{"/repos/Codertocat/Hello-World/issues/2/comments", "at least one coding agent must be configured"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not connected to a Replicas organization"},

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/Khan/genqlient/graphql"
 	"github.com/riverqueue/river"
@@ -128,9 +127,8 @@ func (w *activityWorker) Work(ctx context.Context, job *river.Job[ActivityArgs])
 // page's link: the reason (launcher output, error text) may hold secrets and
 // stays in the API.
 func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
-	base := strings.TrimRight(a.cfg.PublicURL, "/")
-	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
-	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
+	link := launch.PageURL(a.cfg.PublicURL, ws.ID)
+	page := link
 	var text, typ string
 	switch ws.Status {
 	case launch.StatusLaunched:

@@ -97,7 +97,7 @@ func TestAcknowledgements(t *testing.T) {
 			}
 		}
 		acts := strings.Join(e.fake.Activities(), "\n")
-		for _, want := range []string{"thought: Launching a Replicas workspace", "thought: Got it", "response: Replicas launched workspace [ws_s](https://gw.example/api/v1/workspaces/ws_s) with claude"} {
+		for _, want := range []string{"thought: Launching a Replicas workspace", "thought: Got it", "response: Replicas launched workspace [ws_s](https://gw.example/workspaces/ws_s) with claude"} {
 			if !strings.Contains(acts, want) {
 				t.Errorf("activities lack %q:\n%s", want, acts)
 			}
@@ -106,7 +106,7 @@ func TestAcknowledgements(t *testing.T) {
 			t.Errorf("%d activities:\n%s", n, acts)
 		}
 		comments := strings.Join(e.fake.Comments(), "\n---\n")
-		for _, want := range []string{"Replicas launched workspace [ws_i](https://gw.example/api/v1/workspaces/ws_i) with codex",
+		for _, want := range []string{"Replicas launched workspace [ws_i](https://gw.example/workspaces/ws_i) with codex",
 			"Fixed the gift card path.", "https://github.com/acme/shop/pull/9", "at least one coding agent must be configured", "with the email nobody@example.com"} {
 			if !strings.Contains(comments, want) {
 				t.Errorf("comments lack %q:\n%s", want, comments)
