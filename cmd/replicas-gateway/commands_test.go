@@ -84,7 +84,7 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		{[]string{"admin", "rotate-key"}, "credentials: 0 re-sealed"},
 		{[]string{"trigger", "github-mention", "--url", base, "--secret", "gh-secret"}, `"status":"accepted"`},
 		{[]string{"trigger", "linear-assign", "--url", base, "--secret", "lin-secret"}, `"status":"accepted"`},
-		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "launched"},
+		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "/login/link/rpk_"},
 		{[]string{"help"}, "usage: replicas-gateway"},
 	}
 	covered := map[string]bool{}
