@@ -41,8 +41,13 @@ func pgEnv(t *testing.T) map[string]string {
 	return map[string]string{"DATABASE_URL": url + sep + "search_path=" + schema, "REPLICAS_ENCRYPTION_KEY": testKey}
 }
 
+// selfURL as REPLICAS_PUBLIC_URL makes the gateway's public URL its own
+// test server address (for browsers, which follow the links it hands out).
+const selfURL = "self"
+
 func startGateway(t *testing.T, vars map[string]string) *gw {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	fake, err := githubtest.New(4242)
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +66,9 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	for k, v := range vars {
 		env[k] = v
 	}
+	if env["REPLICAS_PUBLIC_URL"] == selfURL {
+		env["REPLICAS_PUBLIC_URL"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +82,8 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	if err := a.queue.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.server.Handler())
+	srv.Config.Handler = a.server.Handler()
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
