@@ -29,8 +29,8 @@ type workspaceRow struct {
 	ChainText  string
 }
 
-func row(w launch.Workspace) workspaceRow {
-	r := workspaceRow{Workspace: w, SourceURL: w.Source.URL, ChainText: ChainText(w.Agent, w.Chain)}
+func row(w launch.Workspace, viewerID string) workspaceRow {
+	r := workspaceRow{Workspace: w, SourceURL: w.Source.URL, ChainText: ChainText(w.Agent, w.Chain, w.UserID == viewerID)}
 	switch {
 	case w.Source.GitHub != nil:
 		r.SourceText = fmt.Sprintf("GitHub pull request %s#%d (asked by @%s)", w.Source.GitHub.Repository, w.Source.GitHub.PullRequest, w.Source.GitHub.Sender)
@@ -49,8 +49,9 @@ func row(w launch.Workspace) workspaceRow {
 
 // ChainText says a credential chain in plain words, without secrets: the
 // agent, then each credential's owner and method in the order they are
-// tried, e.g. "Claude: your OAuth → org API key → org Bedrock".
-func ChainText(agent string, chain []launch.ChainEntry) string {
+// tried, e.g. "Claude: your OAuth → org API key → org Bedrock" (mine: the
+// viewer owns the personal credentials; otherwise they are the owner's).
+func ChainText(agent string, chain []launch.ChainEntry, mine bool) string {
 	name := map[string]string{"claude": "Claude", "codex": "Codex"}[agent]
 	if name == "" {
 		name = agent
@@ -62,7 +63,10 @@ func ChainText(agent string, chain []launch.ChainEntry) string {
 	parts := make([]string, len(chain))
 	for i, c := range chain {
 		owner := "org"
-		if c.Scope == "user" {
+		switch {
+		case c.Scope == "user" && mine:
+			owner = "your"
+		case c.Scope == "user":
 			owner = "owner's"
 		}
 		m := method[c.Method]
@@ -86,7 +90,7 @@ func (s *Server) workspacesPage(p *Page) error {
 	}
 	rows := make([]workspaceRow, len(list))
 	for i, w := range list {
-		rows[i] = row(w)
+		rows[i] = row(w, p.Principal.UserID)
 	}
 	return p.Render("workspaces", "Workspaces", workspacesView{Rows: rows, Admin: p.Principal.IsAdmin()})
 }
@@ -119,5 +123,5 @@ func (s *Server) workspacePage(p *Page) error {
 	if err != nil {
 		return err
 	}
-	return p.Render("workspace", "Workspace "+w.ID, row(w))
+	return p.Render("workspace", "Workspace "+w.ID, row(w, p.Principal.UserID))
 }
