@@ -17,5 +17,6 @@
 //     result or the error (mapped by its errs kind, never by its text).
 //     Nothing shows a secret beyond its hint.
 //
-// Writing a page: see Server.page, Page and the templates' "content" block.
+// Writing a page: see Server.handle, Page, and a template that defines
+// "content" (templates/*.html); the layout adds the navigation.
 package web
