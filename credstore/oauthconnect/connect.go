@@ -17,11 +17,12 @@ import (
 )
 
 // States keeps a flow's state between its start and the paste, bound to the
-// browser session that started it (session): Consume with another session,
-// or of another kind, fails with oauthstate.ErrBad.
+// browser session that started it (State.SessionID): Consume with another
+// session, or of another kind, fails with oauthstate.ErrBad
+// (oauthstate.Store).
 type States interface {
-	Issue(ctx context.Context, q sqldb.Querier, kind, session string, st oauthstate.State) (string, error)
-	Consume(ctx context.Context, q sqldb.Querier, signed, kind, session string) (oauthstate.State, error)
+	Issue(ctx context.Context, q sqldb.Querier, kind string, st oauthstate.State) (string, error)
+	Consume(ctx context.Context, q sqldb.Querier, signed, kind, sessionID string) (oauthstate.State, error)
 }
 
 // Credentials stores the credential (credstore.Store).
@@ -108,7 +109,7 @@ func (s *Service) Start(ctx context.Context, r Request) (string, error) {
 		return "", err
 	}
 	verifier := oauth2.GenerateVerifier()
-	state, err := s.states.Issue(ctx, s.db, r.kind(), r.Session, oauthstate.State{OrgID: r.OrgID, UserID: r.UserID, Verifier: verifier})
+	state, err := s.states.Issue(ctx, s.db, r.kind(), oauthstate.State{OrgID: r.OrgID, UserID: r.UserID, Verifier: verifier, SessionID: r.Session})
 	if err != nil {
 		return "", err
 	}

@@ -22,18 +22,6 @@ import (
 	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
-// sessionStates binds states to a session by folding it into the kind, the
-// way a session-aware state store keeps them apart.
-type sessionStates struct{ *oauthstate.Store }
-
-func (s sessionStates) Issue(ctx context.Context, q sqldb.Querier, kind, session string, st oauthstate.State) (string, error) {
-	return s.Store.Issue(ctx, q, kind+"@"+session, st)
-}
-
-func (s sessionStates) Consume(ctx context.Context, q sqldb.Querier, signed, kind, session string) (oauthstate.State, error) {
-	return s.Store.Consume(ctx, q, signed, kind+"@"+session)
-}
-
 type fixture struct {
 	db     *sqldb.DB
 	store  *credstore.Store
@@ -70,7 +58,7 @@ func newFixture(t *testing.T, db *sqldb.DB) fixture {
 		ClientID: strictoauth.ClientID, RedirectURL: oauth.CodePageURL(), Scopes: []string{"org:create_api_key", "user:profile", "user:inference"}}
 	codex := oauthconnect.Provider{Agent: credstore.AgentCodex, AuthorizeURL: oauth.AuthorizeURL(), TokenURL: oauth.URL + "/oauth/token",
 		ClientID: strictoauth.ClientID, RedirectURL: oauth.RedirectURL(), Scopes: []string{"openid", "profile", "email", "offline_access"}}
-	svc := oauthconnect.New(db, sessionStates{oauthstate.New([]byte("state-key"))}, store, ids, claude, codex)
+	svc := oauthconnect.New(db, oauthstate.New([]byte("state-key")), store, ids, claude, codex)
 	return fixture{db: db, store: store, svc: svc, oauth: oauth, org: org.ID, admin: admin.ID, member: member.ID}
 }
 
