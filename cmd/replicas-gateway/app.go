@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/credstore/oauthconnect"
 	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
 	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
@@ -202,7 +203,14 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
 	ids := identity.NewService(db, a.identity)
-	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, PublicURL: cfg.HTTP.PublicURL}
+	creds := credstore.NewService(db, a.creds, a.identity)
+	connect := oauthconnect.New(db, oauthstate.New(keys.DeriveKey("agent-oauth-state")), a.creds, a.identity,
+		oauthconnect.Provider{Agent: credstore.AgentClaude, AuthorizeURL: cfg.Agents.ClaudeAuthorizeURL, TokenURL: cfg.Agents.ClaudeTokenURL,
+			ClientID: cfg.Agents.ClaudeClientID, RedirectURL: cfg.Agents.ClaudeRedirectURL, Scopes: cfg.Agents.ClaudeScopes},
+		oauthconnect.Provider{Agent: credstore.AgentCodex, AuthorizeURL: cfg.Agents.CodexAuthorizeURL, TokenURL: cfg.Agents.CodexTokenURL,
+			ClientID: cfg.Agents.CodexClientID, RedirectURL: cfg.Agents.CodexRedirectURL, Scopes: cfg.Agents.CodexScopes})
+	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, PublicURL: cfg.HTTP.PublicURL,
+		Credentials: creds, Connect: connect, Accounts: ids, Deliveries: a.intake, GitHubStatus: a.github, LinearTeams: a.linear}
 	if cfg.GitHub.ClientID != "" {
 		pages.GitHub = a.github
 	}
@@ -210,7 +218,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		pages.Linear = a.linear
 	}
 	a.server = httpapi.New(httpapi.Deps{
-		Logger: log, DB: db, Identity: ids, Pages: web.New(pages).Handler(), Credentials: credstore.NewService(db, a.creds, a.identity),
+		Logger: log, DB: db, Identity: ids, Pages: web.New(pages).Handler(), Credentials: creds,
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,

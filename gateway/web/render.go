@@ -85,6 +85,8 @@ type view struct {
 	Orgs      []identity.OrgRole
 	Data      any
 	Principal identity.Principal
+	// Chains says the caller's credential chains in plain words.
+	Chains []string
 }
 
 func (s *Server) render(p *Page, status int, name, title string, data any, errMsg string) error {
@@ -105,6 +107,7 @@ func (s *Server) render(p *Page, status int, name, title string, data any, errMs
 				v.Org = o
 			}
 		}
+		v.Chains = s.chainLines(p.R.Context(), p.Principal)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {

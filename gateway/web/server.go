@@ -62,6 +62,13 @@ type Deps struct {
 	// PublicURL is the gateway's public base URL; https makes the session
 	// cookie Secure.
 	PublicURL string
+	// The settings and admin pages (settings.go); nil leaves a page out.
+	Credentials  Credentials
+	Connect      AgentConnect
+	Accounts     Accounts
+	Deliveries   Deliveries
+	GitHubStatus GitHubStatus
+	LinearTeams  LinearTeams
 }
 
 // Server serves the pages.
@@ -91,6 +98,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", s.notFound)
 	s.authRoutes()
 	s.workspaceRoutes()
+	s.settingsRoutes()
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tryreplicas/gateway/credstore/oauthrefresh/strictoauth"
+	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
+)
+
+// agentOAuthEnv points Connect Claude and Connect OpenAI at a strict OAuth
+// stand-in: its authorize page, its code page (Claude) and its stand-in of
+// the CLI's local listener (OpenAI).
+func agentOAuthEnv(t *testing.T) (*strictoauth.Server, map[string]string) {
+	oauth := strictoauth.New()
+	t.Cleanup(oauth.Close)
+	return oauth, map[string]string{
+		"CLAUDE_OAUTH_AUTHORIZE_URL": oauth.AuthorizeURL(), "CLAUDE_OAUTH_TOKEN_URL": oauth.URL + "/v1/oauth/token",
+		"CLAUDE_OAUTH_CLIENT_ID": strictoauth.ClientID, "CLAUDE_OAUTH_REDIRECT_URL": oauth.CodePageURL(),
+		"CODEX_OAUTH_AUTHORIZE_URL": oauth.AuthorizeURL(), "CODEX_OAUTH_TOKEN_URL": oauth.URL + "/oauth/token",
+		"CODEX_OAUTH_CLIENT_ID": strictoauth.ClientID, "CODEX_OAUTH_REDIRECT_URL": oauth.RedirectURL(),
+	}
+}
+
+var authorizeRE = regexp.MustCompile(`id="authorize" href="([^"]+)"`)
+
+// providerPaste follows the provider's authorization as a browser would and
+// returns what the person pastes: Claude's code#state, OpenAI's address.
+func providerPaste(t *testing.T, connectPage string, claude bool) string {
+	t.Helper()
+	m := authorizeRE.FindStringSubmatch(connectPage)
+	if m == nil {
+		t.Fatalf("no authorization link: %s", connectPage)
+	}
+	authURL := html.UnescapeString(m[1])
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if !claude {
+		return loc
+	}
+	resp, err = http.Get(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	code := regexp.MustCompile(`<code id=code>([^<]*)</code>`).FindSubmatch(page)
+	if code == nil {
+		t.Fatalf("code page: %s", page)
+	}
+	return string(code[1])
+}
+
+// TestSettingsPagesWithoutJavaScript walks every settings page as a browser
+// without JavaScript: a member saves a personal API key (only its hint
+// shows), connects Claude and OpenAI by pasting, and the chain puts the
+// OAuth credential first; members see the org's methods but not their
+// hints; admin pages refuse members.
+func TestSettingsPagesWithoutJavaScript(t *testing.T) {
+	oauth, vars := agentOAuthEnv(t)
+	for k, v := range pgEnv(t) {
+		vars[k] = v
+	}
+	g := startGateway(t, vars)
+	ctx := context.Background()
+	org, _, _, err := g.app.identity.Bootstrap(ctx, g.app.db, "acme", "ada@example.com", "Ada")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := g.app.identity.EnsureUser(ctx, g.app.db, "bob@example.com", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.app.identity.AddMember(ctx, g.app.db, org.ID, bob.ID, "member"); err != nil {
+		t.Fatal(err)
+	}
+	admin := newWebClient(t, g.url)
+	admin.signIn(t, g, "ada@example.com")
+	const orgKey = "sk-ant-api03-ORGKEYSECRETVALUE-9876"
+	if code, loc, body := admin.post(t, "/settings/agents", "/settings/agents/claude/api_key", url.Values{"api_key": {orgKey}}); code != http.StatusSeeOther || loc != "/settings/agents" {
+		t.Fatalf("org key: %d %s %s", code, loc, body)
+	}
+	for _, page := range []string{"/settings/agents", "/settings/user", "/settings/members", "/settings/integrations", "/deliveries", "/audit", "/workspaces"} {
+		code, _, body := admin.get(t, page)
+		if code != http.StatusOK || !strings.Contains(body, "Claude for you: org API key") {
+			t.Fatalf("%s: %d %s", page, code, body)
+		}
+		if strings.Contains(body, orgKey) {
+			t.Fatalf("%s shows the key", page)
+		}
+	}
+
+	member := newWebClient(t, g.url)
+	member.signIn(t, g, "bob@example.com")
+	code, _, body := member.get(t, "/settings/agents")
+	if code != 200 || !strings.Contains(body, "Anthropic API key") || strings.Contains(body, "9876") || strings.Contains(body, `action="/settings/agents/claude/api_key"`) {
+		t.Fatalf("member's agents page: %d %s", code, body)
+	}
+	for _, page := range []string{"/settings/members", "/settings/integrations", "/deliveries", "/audit"} {
+		if code, _, _ := member.get(t, page); code != http.StatusForbidden {
+			t.Fatalf("member on %s: %d", page, code)
+		}
+	}
+	if code, _, _ := member.post(t, "/settings/user", "/settings/agents/claude/api_key", url.Values{"api_key": {"sk-ant-api03-MEMBERTRIES-0000"}}); code != http.StatusForbidden {
+		t.Fatalf("member sets an org key: %d", code)
+	}
+
+	const myKey = "sk-ant-api03-PERSONALSECRET-4321"
+	if code, loc, _ := member.post(t, "/settings/user", "/settings/user/credentials/claude/api_key", url.Values{"api_key": {myKey}}); code != http.StatusSeeOther || loc != "/settings/user" {
+		t.Fatalf("personal key: %d %s", code, loc)
+	}
+	_, _, body = member.get(t, "/settings/user")
+	if !strings.Contains(body, "Claude for you: your API key → org API key") || !strings.Contains(body, "<code>4321</code>") || strings.Contains(body, myKey) {
+		t.Fatalf("user page after the key: %s", body)
+	}
+
+	// Connect Claude: the page links to the provider, the person pastes code#state.
+	_, _, page := member.post(t, "/settings/user", "/settings/user/credentials/claude/connect", nil)
+	pasted := providerPaste(t, page, true)
+	if code, loc, body := member.post(t, "/settings/user", "/settings/user/credentials/claude/connect/finish", url.Values{"pasted": {pasted}}); code != http.StatusSeeOther || loc != "/settings/user" {
+		t.Fatalf("finish claude: %d %s %s", code, loc, body)
+	}
+	_, _, body = member.get(t, "/settings/user")
+	if !strings.Contains(body, "Claude for you: your OAuth → your API key → org API key") || !strings.Contains(body, "is active") {
+		t.Fatalf("after Connect Claude: %s", body)
+	}
+	// The same paste in another browser session of the same user changes nothing.
+	other := newWebClient(t, g.url)
+	other.signIn(t, g, "bob@example.com")
+	_, _, page = member.post(t, "/settings/user", "/settings/user/credentials/codex/connect", nil)
+	pasted = providerPaste(t, page, false)
+	if code, _, _ := other.post(t, "/settings/user", "/settings/user/credentials/codex/connect/finish", url.Values{"pasted": {pasted}}); code != http.StatusBadRequest {
+		t.Fatalf("paste in another session: %d", code)
+	}
+	if code, loc, body := member.post(t, "/settings/user", "/settings/user/credentials/codex/connect/finish", url.Values{"pasted": {pasted}}); code != http.StatusSeeOther || loc != "/settings/user" {
+		t.Fatalf("finish codex: %d %s %s", code, loc, body)
+	}
+	_, _, body = member.get(t, "/settings/user")
+	if !strings.Contains(body, "Codex for you: your OAuth") {
+		t.Fatalf("after Connect OpenAI: %s", body)
+	}
+	if oauth.Codes() != 2 {
+		t.Fatalf("code exchanges: %d", oauth.Codes())
+	}
+	dump := sqldbtest.Dump(t, g.app.db)
+	for _, secret := range []string{myKey, orgKey, strictoauth.AccountID} {
+		if strings.Contains(dump, secret) {
+			t.Fatalf("the database holds %q in plain text", secret)
+		}
+	}
+}
