@@ -166,4 +166,3 @@ func (s *Server) auditPage(p *Page) error {
 	}
 	return p.Render("audit", "Audit log", entries)
 }
-
