@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,17 +27,14 @@ func agentOAuthEnv(t *testing.T) (*strictoauth.Server, map[string]string) {
 	}
 }
 
-var authorizeRE = regexp.MustCompile(`id="authorize" href="([^"]+)"`)
-
-// providerPaste follows the provider's authorization as a browser would and
-// returns what the person pastes: Claude's code#state, OpenAI's address.
-func providerPaste(t *testing.T, connectPage string, claude bool) string {
+// providerPaste follows the provider's authorization (authURL, where the
+// Connect button sent the browser) and returns what the person pastes:
+// Claude's code#state, OpenAI's address.
+func providerPaste(t *testing.T, authURL string, claude bool) string {
 	t.Helper()
-	m := authorizeRE.FindStringSubmatch(connectPage)
-	if m == nil {
-		t.Fatalf("no authorization link: %s", connectPage)
+	if !strings.Contains(authURL, "code_challenge_method=S256") {
+		t.Fatalf("not a PKCE S256 authorization: %q", authURL)
 	}
-	authURL := html.UnescapeString(m[1])
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get(authURL)
 	if err != nil {
@@ -126,8 +122,8 @@ func TestSettingsPagesWithoutJavaScript(t *testing.T) {
 	}
 
 	// Connect Claude: the page links to the provider, the person pastes code#state.
-	_, _, page := member.post(t, "/settings/user", "/settings/user/credentials/claude/connect", nil)
-	pasted := providerPaste(t, page, true)
+	_, authURL, _ := member.post(t, "/settings/user", "/settings/user/credentials/claude/connect", nil)
+	pasted := providerPaste(t, authURL, true)
 	if code, loc, body := member.post(t, "/settings/user", "/settings/user/credentials/claude/connect/finish", url.Values{"pasted": {pasted}}); code != http.StatusSeeOther || loc != "/settings/user" {
 		t.Fatalf("finish claude: %d %s %s", code, loc, body)
 	}
@@ -138,8 +134,8 @@ func TestSettingsPagesWithoutJavaScript(t *testing.T) {
 	// The same paste in another browser session of the same user changes nothing.
 	other := newWebClient(t, g.url)
 	other.signIn(t, g, "bob@example.com")
-	_, _, page = member.post(t, "/settings/user", "/settings/user/credentials/codex/connect", nil)
-	pasted = providerPaste(t, page, false)
+	_, authURL, _ = member.post(t, "/settings/user", "/settings/user/credentials/codex/connect", nil)
+	pasted = providerPaste(t, authURL, false)
 	if code, _, _ := other.post(t, "/settings/user", "/settings/user/credentials/codex/connect/finish", url.Values{"pasted": {pasted}}); code != http.StatusBadRequest {
 		t.Fatalf("paste in another session: %d", code)
 	}

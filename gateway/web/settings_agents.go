@@ -55,6 +55,10 @@ var (
 		credstore.AgentCodex:  {credstore.MethodOAuth: "OpenAI OAuth", credstore.MethodAPIKey: "OpenAI API key"},
 	}
 	keyPrefixes = map[credstore.Agent]string{credstore.AgentClaude: "sk-ant-", credstore.AgentCodex: "sk-"}
+	pasteLabels = map[credstore.Agent]string{
+		credstore.AgentClaude: "Come back here and paste the code Claude shows after you authorize (it looks like code#state)",
+		credstore.AgentCodex:  "Your browser then goes to an address starting with http://localhost:1455/auth/callback that does not load: copy that whole address, come back here and paste it",
+	}
 )
 
 type methodView struct {
@@ -71,12 +75,14 @@ type agentView struct {
 	ConnectLabel string
 	KeyLabel     string
 	KeyPrefix    string
+	PasteLabel   string
 	Bedrock      bool
 	Methods      []methodView
 }
 
 // credentialsView is one scope's credentials as cards, one per agent.
 type credentialsView struct {
+	Scope    string // org or user (element ids)
 	Base     string
 	Editable bool
 	Connect  bool
@@ -85,11 +91,11 @@ type credentialsView struct {
 }
 
 func credentialCards(p *Page, c credScope, st credstore.Settings, creds []credstore.Credential, editable, connect bool) credentialsView {
-	v := credentialsView{Base: c.base, Editable: editable, Connect: connect, CSRF: p.CSRF()}
+	v := credentialsView{Scope: c.scope, Base: c.base, Editable: editable, Connect: connect, CSRF: p.CSRF()}
 	for _, res := range st.Chains {
 		a := res.Agent
 		av := agentView{Agent: a, Name: agentNames[a], Chain: ChainWords(res), ConnectLabel: connectNames[a],
-			KeyLabel: methodLabels[a][credstore.MethodAPIKey], KeyPrefix: keyPrefixes[a]}
+			KeyLabel: methodLabels[a][credstore.MethodAPIKey], KeyPrefix: keyPrefixes[a], PasteLabel: pasteLabels[a]}
 		for _, m := range a.Methods() {
 			mv := methodView{Agent: a, Method: m, Label: methodLabels[a][m]}
 			for i := range creds {
@@ -182,17 +188,9 @@ func connectRequest(p *Page, c credScope) (oauthconnect.Request, error) {
 	return oauthconnect.Request{Agent: agent, Scope: c.scope, OrgID: p.Principal.OrgID, UserID: p.Principal.UserID, Session: p.Session.ID}, nil
 }
 
-type connectView struct {
-	Agent    credstore.Agent
-	Label    string
-	AuthURL  string
-	Finish   string
-	Back     string
-	OrgScope bool
-}
-
-// connectStart begins Connect Claude / Connect OpenAI and shows the page
-// with the provider's link and the box to paste into.
+// connectStart begins Connect Claude / Connect OpenAI and sends the browser
+// to the provider; the person comes back to the settings page and pastes
+// what the provider gave them.
 func (s *Server) connectStart(p *Page, c credScope) error {
 	r, err := connectRequest(p, c)
 	if err != nil {
@@ -202,8 +200,7 @@ func (s *Server) connectStart(p *Page, c credScope) error {
 	if err != nil {
 		return err
 	}
-	return p.Render("settings_connect", connectNames[r.Agent], connectView{Agent: r.Agent, Label: connectNames[r.Agent], AuthURL: authURL,
-		Finish: c.base + "/" + string(r.Agent) + "/connect/finish", Back: c.page, OrgScope: c.scope == credstore.ScopeOrg})
+	return p.RedirectAway(authURL)
 }
 
 // connectFinish exchanges what the person pasted and reports the new

@@ -33,7 +33,7 @@ func TestTemplates(t *testing.T) {
 			t.Errorf("%s defines no content", name)
 		}
 	}
-	for _, name := range []string{"settings_agents", "settings_user", "settings_connect", "settings_members", "settings_invited", "settings_integrations", "settings_token", "deliveries", "delivery", "audit"} {
+	for _, name := range []string{"settings_agents", "settings_user", "settings_members", "settings_invited", "settings_integrations", "settings_token", "deliveries", "delivery", "audit"} {
 		if pages[name] == nil {
 			t.Errorf("no template %s", name)
 		}
