@@ -149,6 +149,11 @@ func TestSettingsPagesWithoutJavaScript(t *testing.T) {
 	if oauth.Codes() != 2 {
 		t.Fatalf("code exchanges: %d", oauth.Codes())
 	}
+	// The admin sees Bob's chain by method only: no hint of his credentials.
+	_, _, body = admin.get(t, "/settings/members")
+	if !strings.Contains(body, "Claude for them: their OAuth → their API key → org API key") || strings.Contains(body, "4321") {
+		t.Fatalf("members page: %s", body)
+	}
 	dump := sqldbtest.Dump(t, g.app.db)
 	for _, secret := range []string{myKey, orgKey, strictoauth.AccountID} {
 		if strings.Contains(dump, secret) {

@@ -22,6 +22,7 @@ type Credentials interface {
 	Put(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
 	Delete(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, by credstore.Change) error
 	SetPreference(ctx context.Context, o credstore.Owner, agent credstore.Agent, by credstore.Change) error
+	ResolveMember(ctx context.Context, orgID, userID, callerID string, agent credstore.Agent) (credstore.Resolution, error)
 }
 
 // AgentConnect runs Connect Claude and Connect OpenAI (oauthconnect.Service).
@@ -89,19 +90,23 @@ func (s *Server) settingsRoutes() {
 
 var methodWords = map[credstore.Method]string{credstore.MethodOAuth: "OAuth", credstore.MethodAPIKey: "API key", credstore.MethodBedrock: "Bedrock"}
 
-// ChainWords says a member's chain for one agent in plain words, e.g.
+// ChainWords says the caller's chain for one agent in plain words, e.g.
 // "Claude for you: your OAuth → org API key → org Bedrock"; unusable
 // credentials are named after it as skipped.
-func ChainWords(res credstore.Resolution) string {
+func ChainWords(res credstore.Resolution) string { return chainWords(res, "you", "your") }
+
+// chainWords says a chain for whom, naming personal credentials with
+// possessive ("your", "their").
+func chainWords(res credstore.Resolution, whom, possessive string) string {
 	link := func(l credstore.ChainLink) string {
 		owner := "org"
 		if l.Scope == credstore.ScopeUser {
-			owner = "your"
+			owner = possessive
 		}
 		return owner + " " + methodWords[l.Method]
 	}
 	var b strings.Builder
-	b.WriteString(res.Agent.DisplayName() + " for you: ")
+	b.WriteString(res.Agent.DisplayName() + " for " + whom + ": ")
 	if len(res.Chain) == 0 {
 		b.WriteString("not configured")
 	}

@@ -6,6 +6,7 @@ package web
 import (
 	"errors"
 
+	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -22,8 +23,13 @@ func (s *Server) memberRoutes() {
 	s.handle("GET /audit", Admin, s.auditPage)
 }
 
+type memberRow struct {
+	identity.Member
+	Chain string
+}
+
 type membersView struct {
-	Members     []identity.Member
+	Members     []memberRow
 	Invitations []identity.Invitation
 	Me          string
 }
@@ -38,7 +44,27 @@ func (s *Server) membersPage(p *Page) error {
 	if err != nil {
 		return err
 	}
-	return p.Render("settings_members", "Members", membersView{Members: members, Invitations: invs, Me: p.Principal.UserID})
+	rows := make([]memberRow, len(members))
+	for i, m := range members {
+		rows[i] = memberRow{Member: m}
+		if s.Credentials == nil {
+			continue
+		}
+		// Another member's personal credentials show by method only.
+		res, err := s.Credentials.ResolveMember(ctx, p.Principal.OrgID, m.ID, p.Principal.UserID, "")
+		switch {
+		case err == nil:
+			rows[i].Chain = chainWords(res, "them", "their")
+		case errors.Is(err, credstore.ErrNoCredentials):
+			rows[i].Chain = "No coding agent configured for them."
+		default:
+			return err
+		}
+		if m.ID == p.Principal.UserID && err == nil {
+			rows[i].Chain = ChainWords(res)
+		}
+	}
+	return p.Render("settings_members", "Members", membersView{Members: rows, Invitations: invs, Me: p.Principal.UserID})
 }
 
 type invitedView struct {
