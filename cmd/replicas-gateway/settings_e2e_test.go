@@ -161,3 +161,98 @@ func TestSettingsPagesWithoutJavaScript(t *testing.T) {
 		}
 	}
 }
+
+var (
+	invitationURLRE = regexp.MustCompile(`id="invitation-url">([^<]+)<`)
+	newTokenRE      = regexp.MustCompile(`id="token">(rpl_[^<]+)<`)
+)
+
+// TestAdminPagesWithoutJavaScript: invite (the link shows, the invitation
+// is pending, withdrawing it ends it), change a role, remove a member, map
+// a Linear team, create an API token (shown once, it works, revoking it
+// ends it) and leave an org.
+func TestAdminPagesWithoutJavaScript(t *testing.T) {
+	env := pgEnv(t)
+	env["REPLICAS_PUBLIC_URL"] = selfURL
+	g := startGateway(t, env)
+	orgID, adaID := seed(t, g, true)
+	admin := newWebClient(t, g.url)
+	admin.signIn(t, g, "admin@example.com")
+
+	code, _, body := admin.post(t, "/settings/members", "/settings/members/invite", url.Values{"email": {"new@example.com"}, "role": {"member"}})
+	m := invitationURLRE.FindStringSubmatch(body)
+	if code != 200 || m == nil || !strings.HasPrefix(m[1], g.url+"/invitations/rpi_") {
+		t.Fatalf("invite: %d %s", code, body)
+	}
+	if _, _, body = admin.get(t, "/settings/members"); !strings.Contains(body, "new@example.com") || strings.Contains(body, "rpi_") {
+		t.Fatalf("members page: %s", body)
+	}
+	var invID string
+	if err := g.app.db.QueryRow(context.Background(), `SELECT id FROM invitations WHERE org_id = $1`, orgID).Scan(&invID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := admin.post(t, "/settings/members", "/settings/members/invitations/"+invID+"/revoke", nil); code != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d", code)
+	}
+	if code, _, _ := admin.get(t, strings.TrimPrefix(m[1], g.url)); code == http.StatusOK {
+		t.Fatal("a withdrawn invitation still opens")
+	}
+	if code, _, body := admin.post(t, "/settings/members", "/settings/members/"+adaID+"/role", url.Values{"role": {"admin"}}); code != http.StatusSeeOther {
+		t.Fatalf("role: %d %s", code, body)
+	}
+	if m, _ := g.app.identity.Member(context.Background(), g.app.db, orgID, adaID); m.Role != "admin" {
+		t.Fatalf("role is %s", m.Role)
+	}
+	bobID := addMember(t, g, orgID, "bob@example.com")
+	if code, _, _ := admin.post(t, "/settings/members", "/settings/members/"+bobID+"/remove", nil); code != http.StatusSeeOther {
+		t.Fatalf("remove: %d", code)
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM memberships WHERE user_id = $1`, bobID); n != 0 {
+		t.Fatalf("bob still a member (%d)", n)
+	}
+
+	if code, _, body := admin.post(t, "/settings/integrations", "/settings/integrations/linear/teams", url.Values{"team": {"ENG"}, "repository": {"acme/api"}}); code != http.StatusSeeOther {
+		t.Fatalf("map team: %d %s", code, body)
+	}
+	if _, _, body = admin.get(t, "/settings/integrations"); !strings.Contains(body, "<td>ENG</td><td>acme/api</td>") {
+		t.Fatalf("integrations page: %s", body)
+	}
+	if code, _, _ := admin.post(t, "/settings/integrations", "/settings/integrations/linear/teams", url.Values{"team": {"OPS"}, "repository": {"elsewhere/repo"}}); code != http.StatusUnprocessableEntity {
+		t.Fatalf("map to a repository no installation holds: %d", code)
+	}
+
+	code, _, body = admin.post(t, "/settings/user", "/settings/user/tokens", nil)
+	tok := newTokenRE.FindStringSubmatch(body)
+	if code != 200 || tok == nil {
+		t.Fatalf("new token: %d %s", code, body)
+	}
+	if code, _ := post2(t, "GET", g.url+"/api/v1/me", map[string]string{"Authorization": "Bearer " + tok[1]}, ""); code != 200 {
+		t.Fatalf("the new token: %d", code)
+	}
+	if _, _, body = admin.get(t, "/settings/user"); strings.Contains(body, tok[1]) {
+		t.Fatal("the token shows again")
+	}
+	var tokID string
+	if err := g.app.db.QueryRow(context.Background(), `SELECT id FROM api_tokens WHERE revoked_at IS NULL ORDER BY created_at DESC LIMIT 1`).Scan(&tokID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := admin.post(t, "/settings/user", "/settings/user/tokens/"+tokID+"/revoke", nil); code != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _ := post2(t, "GET", g.url+"/api/v1/me", map[string]string{"Authorization": "Bearer " + tok[1]}, ""); code != 401 {
+		t.Fatalf("the revoked token: %d", code)
+	}
+
+	// Ada (now an admin too) leaves; the last admin cannot.
+	ada := newWebClient(t, g.url)
+	ada.signIn(t, g, "ada@example.com")
+	if code, _, body := ada.post(t, "/settings/user", "/settings/user/orgs/"+orgID+"/leave", nil); code != http.StatusSeeOther {
+		t.Fatalf("leave: %d %s", code, body)
+	}
+	if _, err := g.app.identity.Member(context.Background(), g.app.db, orgID, adaID); err == nil {
+		t.Fatal("ada is still a member")
+	}
+	if code, _, _ := admin.post(t, "/settings/user", "/settings/user/orgs/"+orgID+"/leave", nil); code != http.StatusConflict {
+		t.Fatalf("the last admin leaves: %d", code)
+	}
+}
