@@ -185,10 +185,33 @@ func (s *Server) replayDelivery(p *Page) error {
 	return p.RedirectFlash("/deliveries/"+d.ID, "Replaying the delivery; its new outcome shows here once it is processed (reload).")
 }
 
+type auditRow struct {
+	identity.AuditEntry
+	Actor string
+}
+
+// auditPage lists the org's audit log, naming members by email (others, such
+// as "system" or an automation token, by their id).
 func (s *Server) auditPage(p *Page) error {
-	entries, err := s.Accounts.AuditLog(p.R.Context(), p.Principal.OrgID, 200)
+	ctx := p.R.Context()
+	entries, err := s.Accounts.AuditLog(ctx, p.Principal.OrgID, 200)
 	if err != nil {
 		return err
 	}
-	return p.Render("audit", "Audit log", entries)
+	members, err := s.Accounts.Members(ctx, p.Principal.OrgID)
+	if err != nil {
+		return err
+	}
+	emails := map[string]string{}
+	for _, m := range members {
+		emails[m.ID] = m.Email
+	}
+	rows := make([]auditRow, len(entries))
+	for i, e := range entries {
+		rows[i] = auditRow{AuditEntry: e, Actor: e.ActorID}
+		if email, ok := emails[e.ActorID]; ok {
+			rows[i].Actor = email
+		}
+	}
+	return p.Render("audit", "Audit log", rows)
 }
