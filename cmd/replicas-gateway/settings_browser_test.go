@@ -85,6 +85,17 @@ func TestJourneyPersonalAPIKey(t *testing.T) {
 		if dump := sqldbtest.Dump(t, g.app.db); strings.Contains(dump, "J2PLAINTEXTKEY") {
 			t.Fatal("the database holds the key in plain text")
 		}
+		// The GitHub section: reconnect through GitHub (with the
+		// confirmation), then unlink.
+		g.github.AddUser(githubtest.User{ID: 21031067, Login: "Codertocat"}, "")
+		b.Submit("#github-reconnect", "/login/oauth/authorize")
+		b.Submit("#authorize-Codertocat", "/oauth/github/callback")
+		look(b, phone, "relink-confirm")
+		b.Submit("#confirm-link", "/settings/user")
+		mustContain(t, "after reconnecting", look(b, phone, "user-settings-github"), "Linked to @Codertocat", "oauth")
+		b.Submit("#github-unlink", "/settings/user")
+		mustContain(t, "after unlinking", b.Body(), "No GitHub account is linked")
+
 		// The org's page shows the member which org methods are set, no hints.
 		b.Open(g.url + "/settings/agents")
 		body = look(b, phone, "agents-settings-member")
