@@ -61,6 +61,16 @@ func TestWebSessions(t *testing.T) {
 	if code, _, body := w.get(t, "/api/v1/nope"); code != 404 || !strings.Contains(body, `"error"`) {
 		t.Fatalf("API 404 stays JSON: %d %s", code, body)
 	}
+	// The icon a browser fetches on its own (maybe with a session cookie a
+	// sign-in is replacing) never starts a session that would overwrite it.
+	resp, err := http.Get(g.url + "/favicon.ico")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || len(resp.Cookies()) != 0 {
+		t.Fatalf("favicon: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
 	if code, _, body := w.get(t, "/static/style.css"); code != 200 || !strings.Contains(body, "max-width: 700px") {
 		t.Fatalf("stylesheet: %d", code)
 	}

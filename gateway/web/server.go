@@ -95,6 +95,14 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // routes lists the page groups; each lives in its own file.
 func (s *Server) routes() {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
+	// Browsers ask for the icon on their own, often while a sign-in is in
+	// flight with the session cookie it is about to replace: answered
+	// without a session, so that request can never start a signed-out
+	// session whose cookie overwrites the new one.
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	s.mux.HandleFunc("/", s.notFound)
 	s.authRoutes()
 	s.workspaceRoutes()
