@@ -58,6 +58,8 @@ type Deps struct {
 	// Pages serves every path the API does not route (the browser pages);
 	// nil answers those 404 in JSON.
 	Pages http.Handler
+	// Activities records what running workspaces report doing.
+	Activities ActivityPoster
 	// PublicURL is the base of links the gateway hands out (invitations).
 	PublicURL string
 	// WebhookMaxInflight caps the webhook requests being received at once
@@ -144,6 +146,9 @@ func (s *Server) routes() {
 		}
 		if s.Runtime != nil {
 			s.runtimeRoutes(ws)
+		}
+		if s.Activities != nil {
+			s.activityRoutes(ws)
 		}
 	}
 }
