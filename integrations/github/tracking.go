@@ -143,7 +143,7 @@ func (a *App) statusLine(ws launch.Workspace, sender string) string {
 		}
 		return line
 	case launch.StatusRunning:
-		return fmt.Sprintf("Workspace %s is running (%s, for @%s).", link, ws.Agent, sender)
+		return fmt.Sprintf("Workspace %s is running with %s for @%s.", link, ws.Agent, sender)
 	case launch.StatusHibernated:
 		return fmt.Sprintf("Workspace %s is hibernating; a new message wakes it.", link)
 	case launch.StatusFinished:
