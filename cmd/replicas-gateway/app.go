@@ -19,6 +19,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/activity"
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
@@ -28,7 +29,7 @@ import (
 
 // migrationSets are the schemas of the packages the gateway composes; each
 // set brings the sets it needs, and Migrate orders them.
-var migrationSets = []sqldb.Set{credstore.Migrations, github.Migrations, linear.Migrations}
+var migrationSets = []sqldb.Set{credstore.Migrations, github.Migrations, linear.Migrations, activity.Migrations}
 
 // openDB opens PostgreSQL when DATABASE_URL is set, else the SQLite file in
 // the data dir.
@@ -85,6 +86,7 @@ type app struct {
 	creds    *credstore.Store
 	runtime  *credstore.Runtime
 	launch   *launch.Service
+	activity *activity.Service
 	intake   *intake.Service
 	github   *github.App
 	linear   *linear.App
@@ -192,6 +194,9 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	a.linear = linear.New(linCfg, db, a.identity, keys, a.github.Store(), q, log)
 	a.intake.AddSource(a.linear)
 	a.launch.RegisterReporter(launch.SourceLinear, a.linear)
+	a.activity = activity.NewService(db)
+	a.activity.RegisterRelay(launch.SourceGitHub, a.github)
+	a.activity.RegisterRelay(launch.SourceLinear, a.linear)
 	retention.Register(q, db, log, []retention.Task{
 		{Name: "delivery bodies", Purge: intake.BodyRetention(cfg.Limits.DeliveryRetention).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},
@@ -204,7 +209,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL,
+		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL, Activities: a.activity,
 	})
 	return a, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/activity"
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
@@ -163,7 +164,8 @@ func workspaceAPI(t *testing.T, db *sqldb.DB, chain launch.ChainResolver, gh *gi
 	}
 	ws := launch.NewService(db, q, chain, gh, keys, &launch.DryRunLauncher{Dir: t.TempDir()}, "http://gateway.test", sqldbtest.Logger())
 	ids := identity.NewStore()
-	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws, Messages: ws, PublicURL: "http://gateway.test"}).Handler(), keys
+	return httpapi.New(httpapi.Deps{Logger: sqldbtest.Logger(), DB: db, Identity: identity.NewService(db, ids), Workspaces: ws, Messages: ws,
+		Activities: activity.NewService(db), PublicURL: "http://gateway.test"}).Handler(), keys
 }
 
 // member makes email a member of org in the store and gives them an API

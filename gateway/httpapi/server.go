@@ -54,6 +54,8 @@ type Deps struct {
 	// Connect runs GitHub org connect and account relinking.
 	Connect   GitHubConnect
 	Rechainer Rechainer
+	// Activities records what running workspaces report doing.
+	Activities ActivityPoster
 	// PublicURL is the base of links the gateway hands out (invitations).
 	PublicURL string
 	// WebhookMaxInflight caps the webhook requests being received at once
@@ -128,6 +130,9 @@ func (s *Server) routes() {
 		}
 		if s.Runtime != nil {
 			s.runtimeRoutes(ws)
+		}
+		if s.Activities != nil {
+			s.activityRoutes(ws)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v62/github"
@@ -19,7 +20,9 @@ import (
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/activity"
 	"github.com/tryreplicas/gateway/integrations/intake"
+	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/oauthstate"
 )
 
@@ -50,6 +53,12 @@ type App struct {
 	log       *slog.Logger
 	transport http.RoundTripper
 	states    *oauthstate.Store
+	// workspaces and activities are read by the tracking job.
+	workspaces *launch.Store
+	activities *activity.Store
+	// TrackingInterval, when set before the queue starts, replaces
+	// DefaultTrackingInterval between two writes of a tracking comment.
+	TrackingInterval time.Duration
 }
 
 // New wires the App and registers its jobs on q. A Config without BotLogin
@@ -59,8 +68,9 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, q *queue.Queue, log *slo
 		panic("github.New: Config.BotLogin and Config.APIURL are required")
 	}
 	a := &App{cfg: cfg, db: db, ids: ids, store: NewStore(), queue: q, log: log.With("integration", "github"), transport: http.DefaultTransport,
-		states: oauthstate.New(cfg.StateKey.Bytes())}
+		states: oauthstate.New(cfg.StateKey.Bytes()), workspaces: launch.NewStore(), activities: activity.NewStore()}
 	queue.AddWorker(q, &reactWorker{a: a})
+	queue.AddWorker(q, &trackWorker{a: a})
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &autoLinkWorker{a: a})
 	queue.AddWorker(q, &recoverWorker{a: a})

@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
-	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
 // ReactArgs adds the eyes reaction to a comment.
@@ -113,48 +112,4 @@ func (w *commentWorker) Work(ctx context.Context, job *river.Job[CommentArgs]) e
 		return fmt.Errorf("github: comment on %s#%d: %w", job.Args.Repository, job.Args.PullRequest, err)
 	}
 	return nil
-}
-
-// ReportTx posts lifecycle changes of GitHub-triggered workspaces on their
-// pull request: launched (with the link), finished (summary or result URL),
-// failed and cancelled. Running and hibernation stay quiet. A failure is
-// posted as one generic sentence with the workspace page's link: the reason
-// (launcher output, error text) may hold secrets and stays in the API.
-func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) error {
-	base := strings.TrimRight(a.cfg.PublicURL, "/")
-	link := fmt.Sprintf("%s/api/v1/workspaces/%s", base, ws.ID)
-	page := fmt.Sprintf("%s/workspaces/%s", base, ws.ID)
-	src := ws.Source.GitHub
-	if src == nil {
-		src = &launch.GitHubSource{}
-	}
-	var text string
-	switch ws.Status {
-	case launch.StatusLaunched:
-		text = fmt.Sprintf("Launched workspace [%s](%s) with %s for @%s.", ws.ID, link, ws.Agent, src.Sender)
-		if ws.DryRun {
-			text += " (dry run: no launcher is configured)"
-		}
-	case launch.StatusFinished:
-		text = fmt.Sprintf("Workspace [%s](%s) finished.", ws.ID, link)
-		if ws.Summary != "" {
-			text += "\n\n" + ws.Summary
-		}
-		if ws.ResultURL != "" {
-			text += "\n\nResult: " + ws.ResultURL
-		}
-	case launch.StatusFailed:
-		text = fmt.Sprintf("Workspace [%s](%s) failed. Its owner and the organization's admins can see why on its page.", ws.ID, page)
-	case launch.StatusCancelled:
-		text = fmt.Sprintf("Workspace [%s](%s) was cancelled.", ws.ID, page)
-	default:
-		return nil
-	}
-	if src.InstallationID == 0 {
-		return fmt.Errorf("github: workspace %s has no installation id", ws.ID)
-	}
-	if src.PullRequest == 0 {
-		return fmt.Errorf("github: workspace %s has no pull request", ws.ID)
-	}
-	return a.comment(ctx, tx, src.InstallationID, src.Repository, src.PullRequest, text)
 }

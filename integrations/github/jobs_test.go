@@ -22,9 +22,9 @@ import (
 
 // Acknowledgements run as jobs against a GitHub that checks the App JWT on
 // the token exchange and the installation token on every call: eyes on
-// comments (not on reviews), the launch reply with the workspace link,
-// lifecycle reports, and at most one explanation per user and PR within an
-// hour.
+// comments (not on reviews) and at most one explanation per user and PR
+// within an hour. Lifecycle reports go to the tracking comment
+// (tracking_test.go).
 func TestAcknowledgements(t *testing.T) {
 	t.Parallel()
 	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
@@ -46,22 +46,11 @@ func TestAcknowledgements(t *testing.T) {
 			return plan
 		}
 		const onPR = "issue_comment.created.on-pr.json"
-		// Launched from a conversation comment: eyes now, the reply with the launch report.
+		// Launched from a conversation comment: eyes now.
 		plan := interpret("issue_comment.created", build(t, onPR))
 		ws := launch.Workspace{ID: "ws_1", OrgID: e.orgID, Agent: "claude", Status: launch.StatusQueued, Source: plan.Trigger.Source}
 		e.commit(t, plan, &ws, nil)
 		e.commit(t, plan, nil, launch.ErrDuplicate)
-		report := func(status launch.Status, summary, url, reason string) {
-			t.Helper()
-			ws.Status, ws.Summary, ws.ResultURL, ws.Error = status, summary, url, reason
-			if err := db.InTx(ctx, func(tx sqldb.Tx) error { return e.app.ReportTx(ctx, tx, ws) }); err != nil {
-				t.Fatal(err)
-			}
-		}
-		report(launch.StatusLaunched, "", "", "")
-		report(launch.StatusRunning, "", "", "")
-		report(launch.StatusFinished, "Fixed the spelling.", "https://github.com/Codertocat/Hello-World/pull/3", "")
-		report(launch.StatusFailed, "", "", "the launcher refused the workspace")
 		// Review comment: eyes through the pull request comment reactions API.
 		e.commit(t, interpret("pull_request_review_comment.created", build(t, "pull_request_review_comment.created.json", set("comment.body", "@tryreplicas here"))), &launch.Workspace{ID: "ws_2"}, nil)
 		// Review: no reactions API, nothing until the launch report.
@@ -75,7 +64,7 @@ func TestAcknowledgements(t *testing.T) {
 		// Installation not bound.
 		e.commit(t, interpret("issue_comment.created", build(t, onPR, set("installation.id", 777), set("sender.id", 31))), nil, nil)
 
-		const wantReactions, wantComments = 7, 7
+		const wantReactions, wantComments = 7, 4
 		for done := 0; done < wantReactions+wantComments; {
 			select {
 			case ev := <-events:
@@ -114,9 +103,6 @@ func TestAcknowledgements(t *testing.T) {
 			t.Errorf("reaction paths %v", paths)
 		}
 		wants := []struct{ path, text string }{
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "Launched workspace [ws_1](https://gw.example/api/v1/workspaces/ws_1) with claude for @Codertocat."},
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "Fixed the spelling."},
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "Workspace [ws_1](https://gw.example/workspaces/ws_1) failed."},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "`POST /api/v1/me/identities/github/link`"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not a member of the organization"},
 			{"/repos/Codertocat/Hello-World/issues/2/comments", "at least one coding agent must be configured"},
@@ -173,55 +159,5 @@ func TestWrongAppKeyIsRefused(t *testing.T) {
 	}
 	if c := fake.Calls(); len(c) != 1 || c[0].Kind != "comment" || c[0].Body != "hello" {
 		t.Fatalf("calls %+v", c)
-	}
-}
-
-// A failed workspace is posted as a generic sentence with the workspace
-// page's link, whatever its error holds (launcher output, secrets); a
-// cancelled one says so.
-func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
-	t.Parallel()
-	db := sqldbtest.New(t, sqldb.SQLite, sets...)
-	ctx := context.Background()
-	e := newEnv(t, db)
-	events, stop := e.q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
-	defer stop()
-	if err := e.q.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.q.Stop(context.Background()) })
-	const secret, stderr = "AKIAIOSFODNN7EXAMPLE", "fatal: could not read Username for 'https://github.com'"
-	source := launch.Source{Kind: "github", GitHub: &launch.GitHubSource{InstallationID: 1, Repository: "Codertocat/Hello-World", PullRequest: 1}}
-	for _, ws := range []launch.Workspace{
-		{ID: "ws_f", Status: launch.StatusFailed, Source: source, Error: "launch failed after 8 attempts: launcher command: exit status 1: " + stderr + " key=" + secret},
-		{ID: "ws_c", Status: launch.StatusCancelled, Source: source},
-	} {
-		if err := db.InTx(ctx, func(tx sqldb.Tx) error { return e.app.ReportTx(ctx, tx, ws) }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for done := 0; done < 2; {
-		select {
-		case ev := <-events:
-			if ev.Kind == river.EventKindJobFailed {
-				t.Fatalf("%s failed: %v", ev.Job.Kind, ev.Job.Errors)
-			}
-			done++
-		case <-time.After(20 * time.Second):
-			t.Fatalf("comments never posted: %+v", e.fake.Calls())
-		}
-	}
-	var bodies []string
-	for _, c := range e.fake.Calls() {
-		bodies = append(bodies, c.Body)
-		if strings.Contains(c.Body, secret) || strings.Contains(c.Body, "could not read") || strings.Contains(c.Body, "exit status") {
-			t.Errorf("comment posts the failure's details: %q", c.Body)
-		}
-	}
-	all := strings.Join(bodies, "\n")
-	for _, want := range []string{"Workspace [ws_f](https://gw.example/workspaces/ws_f) failed.", "Workspace [ws_c](https://gw.example/workspaces/ws_c) was cancelled."} {
-		if !strings.Contains(all, want) {
-			t.Errorf("comments lack %q:\n%s", want, all)
-		}
 	}
 }

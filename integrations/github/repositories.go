@@ -213,3 +213,18 @@ func (w *refreshRepositoriesWorker) Work(ctx context.Context, job *river.Job[Ref
 		return w.a.store.SetRepositories(ctx, tx, job.Args.InstallationID, repos)
 	})
 }
+
+// OrgRepositories lists, by full name, the repositories that the active
+// installations bound to orgID are known to access.
+func (s *Store) OrgRepositories(ctx context.Context, q sqldb.Querier, orgID string) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT r.full_name FROM github_installation_repositories r
+		JOIN github_installations i ON i.installation_id = r.installation_id
+		WHERE i.org_id = $1 AND i.status = 'active' ORDER BY r.full_name`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("github: list org repositories: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (string, error) {
+		var n string
+		return n, r.Scan(&n)
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/activity"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/oauthstate"
@@ -22,7 +23,7 @@ var migrations embed.FS
 
 // Migrations is this package's schema.
 var Migrations = sqldb.Set{Name: "github", FS: sqldb.MustSub(migrations, "migrations"),
-	Needs: []sqldb.Set{identity.Migrations, oauthstate.Migrations, launch.Migrations, intake.Migrations}}
+	Needs: []sqldb.Set{identity.Migrations, oauthstate.Migrations, launch.Migrations, intake.Migrations, activity.Migrations}}
 
 // ErrNotFound is a missing installation.
 var ErrNotFound = fmt.Errorf("github: installation %w", errs.ErrNotFound)
@@ -141,4 +142,23 @@ func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key strin
 // is an hour, so an older claim decides nothing.
 func (s *Store) PurgeExplanations(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
 	return sqldb.PurgeClaims(ctx, q, "github_explanations", now.Add(-24*time.Hour))
+}
+
+// tracking reads a workspace's tracking row (sqldb.ErrNoRows when none).
+func (s *Store) tracking(ctx context.Context, q sqldb.Querier, workspaceID string) (tracking, error) {
+	var t tracking
+	err := q.QueryRow(ctx, `SELECT installation_id, repository, pull_request, comment_id, check_run_id, head_sha, check_state, version
+		FROM github_tracking WHERE workspace_id = $1`, workspaceID).
+		Scan(&t.installationID, &t.repository, &t.pullRequest, &t.commentID, &t.checkRunID, &t.headSHA, &t.checkState, &t.version)
+	return t, err
+}
+
+// rememberTracking stores the tracking comment's and check run's ids as soon
+// as GitHub made them, so a retried job edits them instead of making more.
+func (s *Store) rememberTracking(ctx context.Context, q sqldb.Querier, workspaceID string, t tracking) error {
+	if _, err := q.Exec(ctx, `UPDATE github_tracking SET comment_id = $1, check_run_id = $2, head_sha = $3 WHERE workspace_id = $4`,
+		t.commentID, t.checkRunID, t.headSHA, workspaceID); err != nil {
+		return fmt.Errorf("github: remember tracking comment: %w", err)
+	}
+	return nil
 }

@@ -118,7 +118,13 @@ func (s *Service) Record(ctx context.Context, d Delivery) (Delivery, bool, error
 			}
 			return nil
 		}
-		return s.enqueue(ctx, tx, d.ID)
+		if err := s.enqueue(ctx, tx, d.ID); err != nil {
+			return err
+		}
+		if r, ok := s.sources[d.Source].(Receiver); ok {
+			return r.ReceivedTx(ctx, tx, d)
+		}
+		return nil
 	})
 	if err != nil {
 		return Delivery{}, false, fmt.Errorf("record %s delivery %s: %w: %w", d.Source, d.DeliveryID, errNotRecorded, err)

@@ -49,3 +49,13 @@ type Source interface {
 	Name() string
 	Interpret(ctx context.Context, d Delivery) (Plan, error)
 }
+
+// Receiver is a Source that must answer some deliveries at once, before
+// they are interpreted (Linear shows an agent that has not said anything
+// within 10 s of a session's start as unresponsive). ReceivedTx runs in the
+// transaction that records a new delivery, so it may only read and enqueue
+// jobs; it must not call out. An error fails the recording (the sender
+// retries).
+type Receiver interface {
+	ReceivedTx(ctx context.Context, tx sqldb.Tx, d Delivery) error
+}

@@ -34,6 +34,59 @@ func (v *AgentActivityCreateResponse) GetAgentActivityCreate() AgentActivityCrea
 	return v.AgentActivityCreate
 }
 
+// A modifier that provides additional instructions on how the activity should be interpreted.
+type AgentActivitySignal string
+
+const (
+	AgentActivitySignalAuth     AgentActivitySignal = "auth"
+	AgentActivitySignalContinue AgentActivitySignal = "continue"
+	AgentActivitySignalSelect   AgentActivitySignal = "select"
+	AgentActivitySignalStop     AgentActivitySignal = "stop"
+)
+
+var AllAgentActivitySignal = []AgentActivitySignal{
+	AgentActivitySignalAuth,
+	AgentActivitySignalContinue,
+	AgentActivitySignalSelect,
+	AgentActivitySignalStop,
+}
+
+// Input for an external URL associated with an agent session.
+type AgentSessionExternalUrlInput struct {
+	// Label for the URL.
+	Label string `json:"label"`
+	// The URL of the external resource.
+	Url string `json:"url"`
+}
+
+// GetLabel returns AgentSessionExternalUrlInput.Label, and is useful for accessing the field via an interface.
+func (v *AgentSessionExternalUrlInput) GetLabel() string { return v.Label }
+
+// GetUrl returns AgentSessionExternalUrlInput.Url, and is useful for accessing the field via an interface.
+func (v *AgentSessionExternalUrlInput) GetUrl() string { return v.Url }
+
+// AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload includes the requested fields of the GraphQL type AgentSessionPayload.
+type AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload struct {
+	// Whether the operation was successful.
+	Success bool `json:"success"`
+}
+
+// GetSuccess returns AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload.Success, and is useful for accessing the field via an interface.
+func (v *AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload) GetSuccess() bool {
+	return v.Success
+}
+
+// AgentSessionSetLinkResponse is returned by AgentSessionSetLink on success.
+type AgentSessionSetLinkResponse struct {
+	// Updates an agent session.
+	AgentSessionUpdate AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload `json:"agentSessionUpdate"`
+}
+
+// GetAgentSessionUpdate returns AgentSessionSetLinkResponse.AgentSessionUpdate, and is useful for accessing the field via an interface.
+func (v *AgentSessionSetLinkResponse) GetAgentSessionUpdate() AgentSessionSetLinkAgentSessionUpdateAgentSessionPayload {
+	return v.AgentSessionUpdate
+}
+
 // CommentCreateCommentCreateCommentPayload includes the requested fields of the GraphQL type CommentPayload.
 // The GraphQL type's documentation follows.
 //
@@ -116,6 +169,134 @@ type IssueAttachmentsResponse struct {
 // GetIssue returns IssueAttachmentsResponse.Issue, and is useful for accessing the field via an interface.
 func (v *IssueAttachmentsResponse) GetIssue() IssueAttachmentsIssue { return v.Issue }
 
+// IssueSetStateIssueUpdateIssuePayload includes the requested fields of the GraphQL type IssuePayload.
+// The GraphQL type's documentation follows.
+//
+// The result of an issue mutation, containing the created or updated issue and a success indicator.
+type IssueSetStateIssueUpdateIssuePayload struct {
+	// Whether the operation was successful.
+	Success bool `json:"success"`
+}
+
+// GetSuccess returns IssueSetStateIssueUpdateIssuePayload.Success, and is useful for accessing the field via an interface.
+func (v *IssueSetStateIssueUpdateIssuePayload) GetSuccess() bool { return v.Success }
+
+// IssueSetStateResponse is returned by IssueSetState on success.
+type IssueSetStateResponse struct {
+	// Updates an issue.
+	IssueUpdate IssueSetStateIssueUpdateIssuePayload `json:"issueUpdate"`
+}
+
+// GetIssueUpdate returns IssueSetStateResponse.IssueUpdate, and is useful for accessing the field via an interface.
+func (v *IssueSetStateResponse) GetIssueUpdate() IssueSetStateIssueUpdateIssuePayload {
+	return v.IssueUpdate
+}
+
+// IssueWorkflowIssue includes the requested fields of the GraphQL type Issue.
+// The GraphQL type's documentation follows.
+//
+// An issue is the core work item in Linear. Issues belong to a team, have a workflow status, can be assigned to users, carry a priority level, and can be organized into projects and cycles. Issues support sub-issues (parent-child hierarchy up to 10 levels deep), labels, due dates, estimates, and SLA tracking. They can also be linked to other issues via relations, attached to releases, and tracked through their full history of changes.
+type IssueWorkflowIssue struct {
+	// The unique identifier of the entity.
+	Id string `json:"id"`
+	// The workflow state (issue status) that the issue is currently in. Workflow states represent the issue's progress through the team's workflow, such as Triage, Todo, In Progress, Done, or Canceled.
+	State IssueWorkflowIssueStateWorkflowState `json:"state"`
+	// The team that the issue belongs to. Every issue must belong to exactly one team, which determines the available workflow states, labels, and other team-specific configuration.
+	Team IssueWorkflowIssueTeam `json:"team"`
+}
+
+// GetId returns IssueWorkflowIssue.Id, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssue) GetId() string { return v.Id }
+
+// GetState returns IssueWorkflowIssue.State, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssue) GetState() IssueWorkflowIssueStateWorkflowState { return v.State }
+
+// GetTeam returns IssueWorkflowIssue.Team, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssue) GetTeam() IssueWorkflowIssueTeam { return v.Team }
+
+// IssueWorkflowIssueStateWorkflowState includes the requested fields of the GraphQL type WorkflowState.
+// The GraphQL type's documentation follows.
+//
+// A state in a team's workflow, representing an issue status such as Triage, Backlog, Todo, In Progress, In Review, Done, or Canceled. Each team has its own set of workflow states that define the progression of issues through the team's process. Workflow states have a type that categorizes them (triage, backlog, unstarted, started, completed, canceled), a position that determines their display order, and a color for visual identification. States can be inherited from parent teams to sub-teams.
+type IssueWorkflowIssueStateWorkflowState struct {
+	// The unique identifier of the entity.
+	Id string `json:"id"`
+	// The type of the state. One of "triage", "backlog", "unstarted", "started", "completed", "canceled", "duplicate".
+	Type string `json:"type"`
+}
+
+// GetId returns IssueWorkflowIssueStateWorkflowState.Id, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueStateWorkflowState) GetId() string { return v.Id }
+
+// GetType returns IssueWorkflowIssueStateWorkflowState.Type, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueStateWorkflowState) GetType() string { return v.Type }
+
+// IssueWorkflowIssueTeam includes the requested fields of the GraphQL type Team.
+// The GraphQL type's documentation follows.
+//
+// A team is the primary organizational unit in Linear. Issues belong to teams, and each team has its own workflow states, cycles, labels, and settings. Teams can be public (visible to all workspace members), private (visible only to team members), or restricted (visible only within an enclosing private-team boundary). Teams can also have sub-teams that inherit settings from their parent.
+type IssueWorkflowIssueTeam struct {
+	// The unique identifier of the entity.
+	Id string `json:"id"`
+	// The states that define the workflow associated with the team.
+	States IssueWorkflowIssueTeamStatesWorkflowStateConnection `json:"states"`
+}
+
+// GetId returns IssueWorkflowIssueTeam.Id, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeam) GetId() string { return v.Id }
+
+// GetStates returns IssueWorkflowIssueTeam.States, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeam) GetStates() IssueWorkflowIssueTeamStatesWorkflowStateConnection {
+	return v.States
+}
+
+// IssueWorkflowIssueTeamStatesWorkflowStateConnection includes the requested fields of the GraphQL type WorkflowStateConnection.
+type IssueWorkflowIssueTeamStatesWorkflowStateConnection struct {
+	Nodes []IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState `json:"nodes"`
+}
+
+// GetNodes returns IssueWorkflowIssueTeamStatesWorkflowStateConnection.Nodes, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeamStatesWorkflowStateConnection) GetNodes() []IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState {
+	return v.Nodes
+}
+
+// IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState includes the requested fields of the GraphQL type WorkflowState.
+// The GraphQL type's documentation follows.
+//
+// A state in a team's workflow, representing an issue status such as Triage, Backlog, Todo, In Progress, In Review, Done, or Canceled. Each team has its own set of workflow states that define the progression of issues through the team's process. Workflow states have a type that categorizes them (triage, backlog, unstarted, started, completed, canceled), a position that determines their display order, and a color for visual identification. States can be inherited from parent teams to sub-teams.
+type IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState struct {
+	// The unique identifier of the entity.
+	Id string `json:"id"`
+	// The type of the state. One of "triage", "backlog", "unstarted", "started", "completed", "canceled", "duplicate".
+	Type string `json:"type"`
+	// The position of the state in the team's workflow. States are displayed in ascending order of position within their type group.
+	Position float64 `json:"position"`
+}
+
+// GetId returns IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState.Id, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState) GetId() string {
+	return v.Id
+}
+
+// GetType returns IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState.Type, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState) GetType() string {
+	return v.Type
+}
+
+// GetPosition returns IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState.Position, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowIssueTeamStatesWorkflowStateConnectionNodesWorkflowState) GetPosition() float64 {
+	return v.Position
+}
+
+// IssueWorkflowResponse is returned by IssueWorkflow on success.
+type IssueWorkflowResponse struct {
+	// One specific issue, looked up by its unique identifier.
+	Issue IssueWorkflowIssue `json:"issue"`
+}
+
+// GetIssue returns IssueWorkflowResponse.Issue, and is useful for accessing the field via an interface.
+func (v *IssueWorkflowResponse) GetIssue() IssueWorkflowIssue { return v.Issue }
+
 // UserEmailResponse is returned by UserEmail on success.
 type UserEmailResponse struct {
 	// Fetches a specific user by their ID.
@@ -187,8 +368,11 @@ func (v *ViewerViewerUserOrganization) GetId() string { return v.Id }
 
 // __AgentActivityCreateInput is used internally by genqlient
 type __AgentActivityCreateInput struct {
-	SessionId string          `json:"sessionId"`
-	Content   json.RawMessage `json:"content"`
+	SessionId      string              `json:"sessionId"`
+	Content        json.RawMessage     `json:"content"`
+	Ephemeral      bool                `json:"ephemeral,omitempty"`
+	Signal         AgentActivitySignal `json:"signal,omitempty"`
+	SignalMetadata json.RawMessage     `json:"signalMetadata,omitempty"`
 }
 
 // GetSessionId returns __AgentActivityCreateInput.SessionId, and is useful for accessing the field via an interface.
@@ -196,6 +380,31 @@ func (v *__AgentActivityCreateInput) GetSessionId() string { return v.SessionId 
 
 // GetContent returns __AgentActivityCreateInput.Content, and is useful for accessing the field via an interface.
 func (v *__AgentActivityCreateInput) GetContent() json.RawMessage { return v.Content }
+
+// GetEphemeral returns __AgentActivityCreateInput.Ephemeral, and is useful for accessing the field via an interface.
+func (v *__AgentActivityCreateInput) GetEphemeral() bool { return v.Ephemeral }
+
+// GetSignal returns __AgentActivityCreateInput.Signal, and is useful for accessing the field via an interface.
+func (v *__AgentActivityCreateInput) GetSignal() AgentActivitySignal { return v.Signal }
+
+// GetSignalMetadata returns __AgentActivityCreateInput.SignalMetadata, and is useful for accessing the field via an interface.
+func (v *__AgentActivityCreateInput) GetSignalMetadata() json.RawMessage { return v.SignalMetadata }
+
+// __AgentSessionSetLinkInput is used internally by genqlient
+type __AgentSessionSetLinkInput struct {
+	Id   string                         `json:"id"`
+	Link string                         `json:"link"`
+	Urls []AgentSessionExternalUrlInput `json:"urls"`
+}
+
+// GetId returns __AgentSessionSetLinkInput.Id, and is useful for accessing the field via an interface.
+func (v *__AgentSessionSetLinkInput) GetId() string { return v.Id }
+
+// GetLink returns __AgentSessionSetLinkInput.Link, and is useful for accessing the field via an interface.
+func (v *__AgentSessionSetLinkInput) GetLink() string { return v.Link }
+
+// GetUrls returns __AgentSessionSetLinkInput.Urls, and is useful for accessing the field via an interface.
+func (v *__AgentSessionSetLinkInput) GetUrls() []AgentSessionExternalUrlInput { return v.Urls }
 
 // __CommentCreateInput is used internally by genqlient
 type __CommentCreateInput struct {
@@ -217,6 +426,26 @@ type __IssueAttachmentsInput struct {
 // GetId returns __IssueAttachmentsInput.Id, and is useful for accessing the field via an interface.
 func (v *__IssueAttachmentsInput) GetId() string { return v.Id }
 
+// __IssueSetStateInput is used internally by genqlient
+type __IssueSetStateInput struct {
+	Id      string `json:"id"`
+	StateId string `json:"stateId"`
+}
+
+// GetId returns __IssueSetStateInput.Id, and is useful for accessing the field via an interface.
+func (v *__IssueSetStateInput) GetId() string { return v.Id }
+
+// GetStateId returns __IssueSetStateInput.StateId, and is useful for accessing the field via an interface.
+func (v *__IssueSetStateInput) GetStateId() string { return v.StateId }
+
+// __IssueWorkflowInput is used internally by genqlient
+type __IssueWorkflowInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __IssueWorkflowInput.Id, and is useful for accessing the field via an interface.
+func (v *__IssueWorkflowInput) GetId() string { return v.Id }
+
 // __UserEmailInput is used internally by genqlient
 type __UserEmailInput struct {
 	Id string `json:"id"`
@@ -227,29 +456,77 @@ func (v *__UserEmailInput) GetId() string { return v.Id }
 
 // The mutation executed by AgentActivityCreate.
 const AgentActivityCreate_Operation = `
-mutation AgentActivityCreate ($sessionId: String!, $content: JSONObject!) {
-	agentActivityCreate(input: {agentSessionId:$sessionId,content:$content}) {
+mutation AgentActivityCreate ($sessionId: String!, $content: JSONObject!, $ephemeral: Boolean, $signal: AgentActivitySignal, $signalMetadata: JSONObject) {
+	agentActivityCreate(input: {agentSessionId:$sessionId,content:$content,ephemeral:$ephemeral,signal:$signal,signalMetadata:$signalMetadata}) {
 		success
 	}
 }
 `
 
+// content is typed by its "type": thought, response, error and elicitation
+// carry "body"; action carries "action", "parameter" and "result". Unset
+// optional variables are left out (Linear refuses an empty signal).
 func AgentActivityCreate(
 	ctx_ context.Context,
 	client_ graphql.Client,
 	sessionId string,
 	content json.RawMessage,
+	ephemeral bool,
+	signal AgentActivitySignal,
+	signalMetadata json.RawMessage,
 ) (data_ *AgentActivityCreateResponse, err_ error) {
 	req_ := &graphql.Request{
 		OpName: "AgentActivityCreate",
 		Query:  AgentActivityCreate_Operation,
 		Variables: &__AgentActivityCreateInput{
-			SessionId: sessionId,
-			Content:   content,
+			SessionId:      sessionId,
+			Content:        content,
+			Ephemeral:      ephemeral,
+			Signal:         signal,
+			SignalMetadata: signalMetadata,
 		},
 	}
 
 	data_ = &AgentActivityCreateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by AgentSessionSetLink.
+const AgentSessionSetLink_Operation = `
+mutation AgentSessionSetLink ($id: String!, $link: String!, $urls: [AgentSessionExternalUrlInput!]) {
+	agentSessionUpdate(id: $id, input: {externalLink:$link,externalUrls:$urls}) {
+		success
+	}
+}
+`
+
+// The session links the workspace's page.
+func AgentSessionSetLink(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+	link string,
+	urls []AgentSessionExternalUrlInput,
+) (data_ *AgentSessionSetLinkResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "AgentSessionSetLink",
+		Query:  AgentSessionSetLink_Operation,
+		Variables: &__AgentSessionSetLinkInput{
+			Id:   id,
+			Link: link,
+			Urls: urls,
+		},
+	}
+
+	data_ = &AgentSessionSetLinkResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -328,6 +605,92 @@ func IssueAttachments(
 	}
 
 	data_ = &IssueAttachmentsResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by IssueSetState.
+const IssueSetState_Operation = `
+mutation IssueSetState ($id: String!, $stateId: String!) {
+	issueUpdate(id: $id, input: {stateId:$stateId}) {
+		success
+	}
+}
+`
+
+func IssueSetState(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+	stateId string,
+) (data_ *IssueSetStateResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "IssueSetState",
+		Query:  IssueSetState_Operation,
+		Variables: &__IssueSetStateInput{
+			Id:      id,
+			StateId: stateId,
+		},
+	}
+
+	data_ = &IssueSetStateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by IssueWorkflow.
+const IssueWorkflow_Operation = `
+query IssueWorkflow ($id: String!) {
+	issue(id: $id) {
+		id
+		state {
+			id
+			type
+		}
+		team {
+			id
+			states(filter: {type:{eq:"started"}}) {
+				nodes {
+					id
+					type
+					position
+				}
+			}
+		}
+	}
+}
+`
+
+// An issue's workflow state and its team's started states, to move it to
+// the first one when work begins.
+func IssueWorkflow(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *IssueWorkflowResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "IssueWorkflow",
+		Query:  IssueWorkflow_Operation,
+		Variables: &__IssueWorkflowInput{
+			Id: id,
+		},
+	}
+
+	data_ = &IssueWorkflowResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +90,17 @@ func (m installed) InstallationFor(_ context.Context, _ sqldb.Querier, orgID, fu
 	return m[orgID+" "+fullName], nil
 }
 
+func (m installed) OrgRepositories(_ context.Context, _ sqldb.Querier, orgID string) ([]string, error) {
+	var out []string
+	for k := range m {
+		if org, repo, _ := strings.Cut(k, " "); org == orgID {
+			out = append(out, repo)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // fixture is testdata/linear/name decoded, for editing.
 func fixture(t testing.TB, name string) map[string]any {
 	t.Helper()
@@ -154,7 +167,7 @@ func newEnv(t *testing.T, db *sqldb.DB, token string) *env {
 		}
 	}
 	e.app = &App{cfg: Config{WebhookSecret: "sec", APIURL: fake.URL, AuthorizeURL: fake.URL + "/oauth/authorize", TokenURL: fake.URL + "/oauth/token", PublicURL: "https://gw.example"},
-		db: db, ids: ids, store: NewStore(e.sealer), log: sqldbtest.Logger(), http: &http.Client{Timeout: 5 * time.Second}, now: time.Now}
+		db: db, ids: ids, store: NewStore(e.sealer), repos: installed{org.ID + " acme/web": 5, org.ID + " acme/api": 5}, log: sqldbtest.Logger(), http: &http.Client{Timeout: 5 * time.Second}, now: time.Now}
 	if _, err := e.app.ConnectToken(ctx, org.ID, "", token, "", "system"); err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,9 @@ type payload struct {
 		} `json:"content"`
 	} `json:"agentActivity"`
 	PromptContext string `json:"promptContext"`
+	Guidance      []struct {
+		Body string `json:"body"`
+	} `json:"guidance"`
 }
 
 type session struct {
@@ -93,6 +96,7 @@ type request struct {
 	sessionID  string
 	activityID string // of a prompt or stop
 	prompt     string
+	guidance   []string // the workspace's and teams' guidance for the agent
 }
 
 // Outcomes of deliveries that launch nothing (intake adds its own).
@@ -172,6 +176,11 @@ func sessionTrigger(p payload, appUserID string) (*request, string) {
 	switch p.Action {
 	case "created":
 		r.kind, r.prompt, who = "session", p.PromptContext, s.Creator
+		for _, g := range p.Guidance {
+			if strings.TrimSpace(g.Body) != "" {
+				r.guidance = append(r.guidance, strings.TrimSpace(g.Body))
+			}
+		}
 	case "prompted":
 		r.kind, who = "prompt", s.Creator
 		if p.AgentActivity != nil {
@@ -316,11 +325,21 @@ func (a *App) plan(ctx context.Context, r request) (intake.Plan, error) {
 	if err != nil {
 		return intake.Plan{}, err
 	}
+	if r.kind == "prompt" && r.sessionID != "" {
+		// A pending question's answer; any other prompt is a follow-up.
+		if plan, ok, err := a.answerElicitation(ctx, r, member.ID); ok || err != nil {
+			return plan, err
+		}
+	}
 	repo, err := a.repository(ctx, r)
 	if err != nil {
 		return intake.Plan{}, err
 	}
-	return intake.Plan{OrgID: r.conn.OrgID, Trigger: a.launchTrigger(r, member.ID, email, repo), Then: a.then(r)}, nil
+	t := a.launchTrigger(r, member.ID, email, repo)
+	if repo == "" && r.kind == "session" {
+		return a.askRepository(ctx, r, t, member.ID, "") // a new session: nothing runs there yet
+	}
+	return intake.Plan{OrgID: r.conn.OrgID, Trigger: t, Then: a.then(r)}, nil
 }
 
 // launchTrigger is the workspace request for r on behalf of userID.
@@ -328,6 +347,9 @@ func (a *App) launchTrigger(r request, userID, email, repo string) *launch.Trigg
 	body := r.issue.Description
 	if r.prompt != "" {
 		body = strings.TrimSpace(body + "\n\n" + r.prompt)
+	}
+	if len(r.guidance) > 0 {
+		body = strings.TrimSpace(body + "\n\nGuidance:\n- " + strings.Join(r.guidance, "\n- "))
 	}
 	key := fmt.Sprintf("linear:issue:%s:%s:%s", r.issue.ID, r.kind, r.issue.UpdatedAt)
 	thread := launch.ThreadLinearIssue(r.issue.ID)
@@ -359,13 +381,16 @@ func (a *App) launchTrigger(r request, userID, email, repo string) *launch.Trigg
 // at once (the link follows from ReportTx when launched), a note on a
 // follow-up prompt, or why nothing launched.
 func (a *App) then(r request) func(context.Context, sqldb.Tx, *launch.Workspace, error) error {
-	return func(ctx context.Context, tx sqldb.Tx, _ *launch.Workspace, launchErr error) error {
+	return func(ctx context.Context, tx sqldb.Tx, ws *launch.Workspace, launchErr error) error {
 		outcome, _ := launch.Outcome(launchErr)
 		switch {
 		case outcome == launch.OutcomeLaunched && r.sessionID != "":
+			if err := a.startWork(ctx, tx, r, ws); err != nil {
+				return err
+			}
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Launching a Replicas workspace for this issue…")
 		case outcome == launch.OutcomeLaunched:
-			return nil // the comment with the link comes when it is launched (ReportTx)
+			return a.startWork(ctx, tx, r, ws) // the comment with the link comes when it is launched (ReportTx)
 		case outcome == launch.OutcomeMessage && r.sessionID != "":
 			return a.activity(ctx, tx, r.conn.OrgID, r.sessionID, "thought", "Got it: passed on to the session's Replicas workspace.")
 		case outcome == launch.OutcomeMessage:
@@ -392,4 +417,16 @@ func (a *App) refusal(r request, outcome, text string) intake.Plan {
 	return intake.Plan{OrgID: r.conn.OrgID, Outcome: outcome, Then: func(ctx context.Context, tx sqldb.Tx, _ *launch.Workspace, _ error) error {
 		return a.explain(ctx, tx, r, text)
 	}}
+}
+
+// startWork enqueues what a launch does in Linear besides acknowledging: the
+// session links the workspace's page, and the issue moves to started.
+func (a *App) startWork(ctx context.Context, tx sqldb.Tx, r request, ws *launch.Workspace) error {
+	if ws != nil && r.sessionID != "" {
+		if _, err := a.queue.InsertTx(ctx, tx, SessionLinkArgs{OrgID: r.conn.OrgID, SessionID: r.sessionID, URL: a.pageURL(ws.ID)}, nil); err != nil {
+			return err
+		}
+	}
+	_, err := a.queue.InsertTx(ctx, tx, IssueStartArgs{OrgID: r.conn.OrgID, IssueID: r.issue.ID}, nil)
+	return err
 }

@@ -184,8 +184,9 @@ func TestInterpret(t *testing.T) {
 				"linear:issue:9e4f1b2a-7c3d-4e5f-8a6b-0c1d2e3f4a5b:delegate:2026-11-28T12:30:05.004Z", "acme/api", "", 1},
 			{"created assigned", build(t, "issue.create.assigned.json"), e.ada.ID,
 				"linear:issue:6c0d7a1e-92b4-4f3c-a8d5-3e71b0c94f22:create:2026-11-28T11:02:40.512Z", "", "", 0},
-			{"agent session", build(t, "agent_session_event.created.json"), e.ada.ID, "linear:session:a7c3e9f1-2b4d-4f6a-8c0e-1d3f5a7b9c2e", "", "", 0},
+			{"agent session", build(t, "agent_session_event.created.json", set("agentSession.issue.team.key", "WEB")), e.ada.ID, "linear:session:a7c3e9f1-2b4d-4f6a-8c0e-1d3f5a7b9c2e", "acme/web", "", 0},
 			{"prompt in the session", build(t, "agent_session_event.prompted.json"), e.grace.ID, "linear:activity:f0e1d2c3-b4a5-4968-8776-5a4b3c2d1e0f", "", "", 0},
+			{"agent session without a repository asks", build(t, "agent_session_event.created.json"), "", "", "", OutcomeAskedRepository, 0},
 			{"app acting as a user", build(t, "issue.update.assigned.json", set("actor.email", "86bdc758@OAuthApp.linear.app")), "", "", "", OutcomeAppActor, 0},
 			{"integration actor", build(t, "issue.update.assigned.json", set("actor.type", "integration"), del("actor.email")), "", "", "", OutcomeAppActor, 0},
 			{"app email found by lookup", build(t, "issue.update.delegated.json", set("actor.id", "app-as-user")), "", "", "", OutcomeAppActor, 1},
@@ -218,10 +219,15 @@ func TestInterpret(t *testing.T) {
 				t.Errorf("%s: task %+v source %+v", tc.name, tr.Task, tr.Source)
 			}
 		}
-		// The prompt text reaches the task.
-		plan, _ := e.app.Interpret(ctx, intake.Delivery{Body: build(t, "agent_session_event.prompted.json")})
+		// The prompt text reaches the task; so do promptContext and guidance.
+		plan, _ := e.app.Interpret(ctx, intake.Delivery{Body: build(t, "agent_session_event.prompted.json", set("agentSession.issue.team.key", "WEB"))})
 		if !strings.Contains(plan.Trigger.Task.Body, "Exporting a cart with no items") || !strings.Contains(plan.Trigger.Task.Body, "gift cards") {
 			t.Errorf("prompted task body %q", plan.Trigger.Task.Body)
+		}
+		plan, _ = e.app.Interpret(ctx, intake.Delivery{Body: build(t, "agent_session_event.created.json", set("agentSession.issue.team.key", "WEB"),
+			set("guidance", []any{map[string]any{"body": "Always run `make lint` before committing.", "origin": map[string]any{"type": "workspace"}}}))})
+		if body := plan.Trigger.Task.Body; !strings.Contains(body, "primary-directive-thread") || !strings.Contains(body, "Guidance:\n- Always run `make lint` before committing.") {
+			t.Errorf("created task body %q", body)
 		}
 		if _, err := e.app.Interpret(ctx, intake.Delivery{Body: []byte("{")}); !errors.Is(err, intake.ErrPermanent) {
 			t.Errorf("malformed body: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb/sqldbtest"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
+	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
 )
 
 // Acknowledgements run as jobs committed with the plan: a thought in the
@@ -30,6 +31,9 @@ func TestAcknowledgements(t *testing.T) {
 			t.Fatal(err)
 		}
 		app := New(e.app.cfg, db, e.app.ids, e.sealer, installed{}, q, sqldbtest.Logger())
+		if err := app.store.SetTeamRepository(ctx, db, e.orgID, "ENG", "acme/web"); err != nil {
+			t.Fatal(err)
+		}
 		done, stop := q.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed)
 		defer stop()
 		if err := q.Start(ctx); err != nil {
@@ -82,8 +86,8 @@ func TestAcknowledgements(t *testing.T) {
 		if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&jobs); err != nil {
 			t.Fatal(err)
 		}
-		if jobs != 7 {
-			t.Fatalf("%d acknowledgement jobs, want 7", jobs)
+		if jobs != 10 { // 7 acknowledgements, the session link, two issue moves
+			t.Fatalf("%d acknowledgement jobs, want 10", jobs)
 		}
 		timeout := time.After(20 * time.Second)
 		for i := 0; i < jobs; i++ {
@@ -97,7 +101,7 @@ func TestAcknowledgements(t *testing.T) {
 			}
 		}
 		acts := strings.Join(e.fake.Activities(), "\n")
-		for _, want := range []string{"thought: Launching a Replicas workspace", "thought: Got it", "response: Replicas launched workspace [ws_s](https://gw.example/api/v1/workspaces/ws_s) with claude"} {
+		for _, want := range []string{"thought: Launching a Replicas workspace", "thought: Got it", "thought: Replicas launched workspace [ws_s](https://gw.example/workspaces/ws_s) with claude"} {
 			if !strings.Contains(acts, want) {
 				t.Errorf("activities lack %q:\n%s", want, acts)
 			}
@@ -105,8 +109,14 @@ func TestAcknowledgements(t *testing.T) {
 		if n := len(e.fake.Activities()); n != 3 {
 			t.Errorf("%d activities:\n%s", n, acts)
 		}
+		if link := e.fake.SessionLink("a7c3e9f1-2b4d-4f6a-8c0e-1d3f5a7b9c2e"); link != "https://gw.example/workspaces/ws_s" {
+			t.Errorf("session link %q", link)
+		}
+		if m := e.fake.Moves(); len(m) != 2 || !strings.HasSuffix(m[0], "→ "+lineartest.StateInProgress) {
+			t.Errorf("issue moves %v", m)
+		}
 		comments := strings.Join(e.fake.Comments(), "\n---\n")
-		for _, want := range []string{"Replicas launched workspace [ws_i](https://gw.example/api/v1/workspaces/ws_i) with codex",
+		for _, want := range []string{"Replicas launched workspace [ws_i](https://gw.example/workspaces/ws_i) with codex",
 			"Fixed the gift card path.", "https://github.com/acme/shop/pull/9", "at least one coding agent must be configured", "with the email nobody@example.com"} {
 			if !strings.Contains(comments, want) {
 				t.Errorf("comments lack %q:\n%s", want, comments)

@@ -36,9 +36,11 @@ type Config struct {
 }
 
 // Installations finds the GitHub installation, bound to orgID, that holds
-// the repository fullName ("owner/name"); 0 means none does.
+// the repository fullName ("owner/name"); 0 means none does. OrgRepositories
+// lists the repositories the org's installations are known to access.
 type Installations interface {
 	InstallationFor(ctx context.Context, q sqldb.Querier, orgID, fullName string) (int64, error)
+	OrgRepositories(ctx context.Context, q sqldb.Querier, orgID string) ([]string, error)
 }
 
 // App is the integration.
@@ -66,6 +68,8 @@ func New(cfg Config, db *sqldb.DB, ids *identity.Store, sealer Sealer, repos Ins
 		http: &http.Client{Timeout: 15 * time.Second}, now: time.Now, states: oauthstate.New(cfg.StateKey.Bytes())}
 	queue.AddWorker(q, &commentWorker{a: a})
 	queue.AddWorker(q, &activityWorker{a: a})
+	queue.AddWorker(q, &sessionLinkWorker{a: a})
+	queue.AddWorker(q, &issueStartWorker{a: a})
 	return a
 }
 

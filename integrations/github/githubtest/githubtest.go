@@ -19,7 +19,7 @@ import (
 
 // Call is one recorded write.
 type Call struct {
-	Kind string // "reaction" or "comment"
+	Kind string // "reaction", "comment", "comment_edit", "check_run" or "check_run_update"
 	Path string
 	Body string
 }
@@ -34,8 +34,11 @@ type Server struct {
 
 	mu    sync.Mutex
 	calls []Call
-	// HeadRef is what GET /repos/{o}/{r}/pulls/{n} answers.
+	// HeadRef and HeadSHA are what GET /repos/{o}/{r}/pulls/{n} answers
+	// (HeadSHA defaults to DefaultHeadSHA).
 	HeadRef string
+	HeadSHA string
+	nextID  int64
 	changed chan struct{}
 
 	// Accounts for the OAuth and org-connect endpoints.
@@ -265,7 +268,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && len(parts) == 5 && parts[0] == "repos" && parts[3] == "pulls":
 		n, _ := strconv.Atoi(parts[4])
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"number": n, "head": map[string]any{"ref": s.HeadRef}})
+		s.mu.Lock()
+		sha := s.HeadSHA
+		s.mu.Unlock()
+		if sha == "" {
+			sha = DefaultHeadSHA
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"number": n, "head": map[string]any{"ref": s.HeadRef, "sha": sha}})
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reactions"):
 		s.record(w, r, "reaction", map[string]any{"id": 1, "content": "eyes"})
 	case r.Method == http.MethodGet && len(parts) == 3 && parts[0] == "orgs" && parts[2] == "members":
@@ -291,9 +300,49 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": map[string]any{"user": map[string]any{"organizationVerifiedDomainEmails": emails}}})
 	case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/comments"):
-		s.record(w, r, "comment", map[string]any{"id": 2})
+		s.record(w, r, "comment", map[string]any{"id": s.newID()})
+	case r.Method == http.MethodPatch && len(parts) == 6 && parts[0] == "repos" && parts[3] == "issues" && parts[4] == "comments":
+		id, _ := strconv.ParseInt(parts[5], 10, 64)
+		s.record(w, r, "comment_edit", map[string]any{"id": id})
+	case r.Method == http.MethodPost && len(parts) == 4 && parts[0] == "repos" && parts[3] == "check-runs":
+		s.recordCheckRun(w, r, "check_run", s.newID())
+	case r.Method == http.MethodPatch && len(parts) == 5 && parts[0] == "repos" && parts[3] == "check-runs":
+		id, _ := strconv.ParseInt(parts[4], 10, 64)
+		s.recordCheckRun(w, r, "check_run_update", id)
 	default:
 		s.fail(w, http.StatusNotFound, "Not Found")
+	}
+}
+
+// DefaultHeadSHA is the head commit of every pull request unless HeadSHA is set.
+const DefaultHeadSHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+
+func (s *Server) newID() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	return 1000 + s.nextID
+}
+
+// recordCheckRun records a check run write as "status conclusion
+// details_url head_sha" (the fields absent from an update are empty).
+func (s *Server) recordCheckRun(w http.ResponseWriter, r *http.Request, kind string, id int64) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	str := func(k string) string { v, _ := body[k].(string); return v }
+	if str("name") == "" {
+		s.fail(w, http.StatusUnprocessableEntity, "name is required")
+		return
+	}
+	s.mu.Lock()
+	s.calls = append(s.calls, Call{Kind: kind, Path: r.URL.Path, Body: strings.Join([]string{str("status"), str("conclusion"), str("details_url"), str("head_sha")}, " ")})
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusCreated)
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "status": str("status")})
+	select {
+	case s.changed <- struct{}{}:
+	default:
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Server is the fake Linear API.
@@ -22,6 +23,10 @@ type Server struct {
 	attached map[string][]string // issue id → attachment URLs
 	comments []string
 	acts     []string
+	log      []Activity
+	links    map[string]string // session id → external link
+	states   map[string]string // issue id → its state's type
+	moves    []string          // "issue id → state id"
 	lookups  int
 	changed  chan struct{}
 
@@ -89,7 +94,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // New starts a fake Linear that accepts the Authorization header auth.
 func New(auth, appUserID, organizationID string) *Server {
 	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, attached: map[string][]string{}, changed: make(chan struct{}, 1000),
-		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}}
+		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}, links: map[string]string{}, states: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -120,6 +125,52 @@ func (s *Server) Activities() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.acts...)
+}
+
+// Activity is one agentActivityCreate call as received.
+type Activity struct {
+	SessionID string
+	Content   map[string]any
+	Ephemeral bool
+	Signal    string
+	Options   []string // the values of signalMetadata.options
+	At        time.Time
+}
+
+// ActivityLog returns every agent activity created so far, in order.
+func (s *Server) ActivityLog() []Activity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Activity(nil), s.log...)
+}
+
+// SessionLink is the external link set on a session ("" when none).
+func (s *Server) SessionLink(sessionID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.links[sessionID]
+}
+
+// SetIssueState sets the type of an issue's workflow state (default
+// "unstarted"). Every team has the started states StateInProgress (the
+// first) and StateInReview.
+func (s *Server) SetIssueState(issueID, typ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.states[issueID] = typ
+}
+
+// Started states of every team.
+const (
+	StateInProgress = "state-in-progress"
+	StateInReview   = "state-in-review"
+)
+
+// Moves lists the issue state changes, as "issue id → state id".
+func (s *Server) Moves() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.moves...)
 }
 
 // Lookups counts user(id:) queries.
@@ -179,8 +230,41 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		data = map[string]any{"commentCreate": map[string]any{"success": true}}
 	case "AgentActivityCreate":
 		content, _ := vars["content"].(map[string]any)
-		s.acts = append(s.acts, strings.TrimSpace(toString(content["type"])+": "+toString(content["body"])))
+		text := toString(content["body"])
+		if toString(content["type"]) == "action" {
+			text = strings.TrimSpace(toString(content["action"]) + " " + toString(content["parameter"]) + " " + toString(content["result"]))
+		}
+		s.acts = append(s.acts, strings.TrimSpace(toString(content["type"])+": "+text))
+		a := Activity{SessionID: toString(vars["sessionId"]), Content: content, Signal: toString(vars["signal"]), At: time.Now()}
+		a.Ephemeral, _ = vars["ephemeral"].(bool)
+		if meta, ok := vars["signalMetadata"].(map[string]any); ok {
+			opts, _ := meta["options"].([]any)
+			for _, o := range opts {
+				if m, ok := o.(map[string]any); ok {
+					a.Options = append(a.Options, toString(m["value"]))
+				}
+			}
+		}
+		s.log = append(s.log, a)
 		data = map[string]any{"agentActivityCreate": map[string]any{"success": true}}
+	case "AgentSessionSetLink":
+		id := toString(vars["id"])
+		s.links[id] = toString(vars["link"])
+		data = map[string]any{"agentSessionUpdate": map[string]any{"success": true}}
+	case "IssueWorkflow":
+		id := toString(vars["id"])
+		typ := s.states[id]
+		if typ == "" {
+			typ = "unstarted"
+		}
+		data = map[string]any{"issue": map[string]any{"id": id, "state": map[string]any{"id": "state-" + typ, "type": typ},
+			"team": map[string]any{"id": "team-1", "states": map[string]any{"nodes": []map[string]any{
+				{"id": StateInReview, "type": "started", "position": 3.0}, {"id": StateInProgress, "type": "started", "position": 2.0}}}}}}
+	case "IssueSetState":
+		id := toString(vars["id"])
+		s.moves = append(s.moves, id+" → "+toString(vars["stateId"]))
+		s.states[id] = "started"
+		data = map[string]any{"issueUpdate": map[string]any{"success": true}}
 	default:
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusBadRequest)
@@ -189,7 +273,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	_ = json.NewEncoder(w).Encode(map[string]any{"data": data})
-	if strings.HasSuffix(req.OperationName, "Create") {
+	if strings.HasSuffix(req.OperationName, "Create") || req.OperationName == "AgentSessionSetLink" || req.OperationName == "IssueSetState" {
 		select {
 		case s.changed <- struct{}{}:
 		default:
