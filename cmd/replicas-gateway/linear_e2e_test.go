@@ -44,6 +44,16 @@ func linearGatewayWith(t *testing.T, vars map[string]string) (*gw, *lineartest.S
 	return g, fake, orgID
 }
 
+// mapTeam makes the sample issues' team (ENG) work in an installed
+// repository: an agent session without a repository asks for one instead of
+// launching.
+func mapTeam(t *testing.T, g *gw, orgID string) {
+	t.Helper()
+	if err := g.app.linear.MapTeam(context.Background(), orgID, "ENG", "acme/shop"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (g *gw) linear(t *testing.T, body []byte) int {
 	t.Helper()
 	code, ans := post(t, g.url+"/webhooks/linear", linearHeaders("lin-secret", body), body)
@@ -110,7 +120,8 @@ func TestLinearAssignmentWithoutEmailLaunchesOnce(t *testing.T) {
 
 func TestLinearTriggersAndNegatives(t *testing.T) {
 	t.Parallel()
-	g, fake, _ := linearGateway(t)
+	g, fake, orgID := linearGateway(t)
+	mapTeam(t, g, orgID)
 	base, err := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-x", Identifier: "ENG-9", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +204,7 @@ func TestLinearTriggersAndNegatives(t *testing.T) {
 		t.Fatalf("%d workspaces, want %d", n, launched)
 	}
 	acts := strings.Join(fake.Activities(), "\n")
-	if !strings.Contains(acts, "thought: Launching") || !strings.Contains(acts, "response: Replicas launched workspace") {
+	if !strings.Contains(acts, "thought: Launching") || !strings.Contains(acts, "thought: Replicas launched workspace") {
 		t.Fatalf("session activities = %s", acts)
 	}
 }
@@ -334,7 +345,8 @@ func TestLinearConnectionAPI(t *testing.T) {
 // nothing launched); a prompt in a session without one launches.
 func TestLinearSessionPromptIsAFollowUp(t *testing.T) {
 	t.Parallel()
-	g, fake, _ := linearGateway(t)
+	g, fake, orgID := linearGateway(t)
+	mapTeam(t, g, orgID)
 	session := func(id, action string) []byte {
 		base, err := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-p", Identifier: "ENG-4", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
 		if err != nil {

@@ -22,6 +22,7 @@ func TestLauncherFailureDetailsStayInTheAPI(t *testing.T) {
 		"REPLICAS_LAUNCHER":         "exec",
 		"REPLICAS_LAUNCHER_COMMAND": `echo "` + stderr + ` (aws key ` + awsKey + `)" >&2; exit 1`,
 	})
+	mapTeam(t, g, orgID)
 	if code, ans := g.mention(t, ada, "gh-secret"); code != 200 {
 		t.Fatalf("mention answered %d %v", code, ans)
 	}
@@ -56,8 +57,11 @@ func TestLauncherFailureDetailsStayInTheAPI(t *testing.T) {
 
 	var posted []string
 	for _, c := range g.github.Calls() {
-		if c.Kind == "comment" {
+		switch c.Kind {
+		case "comment":
 			posted = append(posted, "github: "+c.Body)
+		case "comment_edit", "check_run", "check_run_update":
+			posted = append(posted, "github "+c.Kind+": "+c.Body)
 		}
 	}
 	for _, c := range fake.Comments() {
