@@ -163,7 +163,9 @@ func TestWorkspaceRuntimeEndToEnd(t *testing.T) {
 	if _, err := client.Credential(ctx); err == nil {
 		t.Fatal("a finished workspace's token still works")
 	}
-	g.waitFor(t, "the finished report", func() bool { return calls(g, "comment_edit", "finished.\n\ndone\n\nResult: https://github.com/x/y/pull/2") >= 1 })
+	g.waitFor(t, "the finished report", func() bool {
+		return calls(g, "comment_edit", "finished.\n\ndone\n\nResult: https://github.com/x/y/pull/2") >= 1
+	})
 	_ = orgID
 }
 
