@@ -37,6 +37,15 @@ const (
 	RescueAfter = 10 * time.Second
 )
 
+// Urgent is the queue of jobs a sender's protocol waits for within seconds
+// (Linear's first thought in a new agent session). It has its own workers,
+// so a backlog of ordinary jobs never delays them; insert with
+// &river.InsertOpts{Queue: queue.Urgent}.
+const Urgent = "urgent"
+
+// urgentWorkers is how many urgent jobs run at once.
+const urgentWorkers = 10
+
 // Options tunes the queue.
 type Options struct {
 	// Workers is how many jobs run at once (default 20).
@@ -88,7 +97,7 @@ func New(db *sqldb.DB, logger *slog.Logger, opts Options) (*Queue, error) {
 		RescueStuckJobsAfter: RescueAfter,
 	}
 	if !opts.InsertOnly {
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}}
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}, Urgent: {MaxWorkers: urgentWorkers}}
 	}
 	var err error
 	switch db.Dialect() {

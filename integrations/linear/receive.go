@@ -1,9 +1,9 @@
 // The first word in a new agent session: Linear shows an agent that has not
 // answered within 10 s of the session's start as unresponsive, so the
 // gateway's own first thought is enqueued in the transaction that records
-// the delivery, before anything is interpreted: the queue's workers pick it
-// up as soon as it commits (PostgreSQL notifies them), in parallel with the
-// delivery's own processing.
+// the delivery, before anything is interpreted, on the urgent queue: its own
+// workers pick it up as soon as it commits (PostgreSQL notifies them), never
+// behind a backlog of deliveries being processed.
 
 package linear
 
@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/riverqueue/river"
+	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 	"github.com/tryreplicas/gateway/integrations/intake"
 )
@@ -36,5 +38,6 @@ func (a *App) ReceivedTx(ctx context.Context, tx sqldb.Tx, d intake.Delivery) er
 	if p.AppUserID != "" && p.AppUserID != conn.AppUserID {
 		return nil
 	}
-	return a.postActivity(ctx, tx, ActivityArgs{OrgID: conn.OrgID, SessionID: p.AgentSession.ID, Type: "thought", Body: FirstThought}, nil)
+	return a.postActivity(ctx, tx, ActivityArgs{OrgID: conn.OrgID, SessionID: p.AgentSession.ID, Type: "thought", Body: FirstThought},
+		&river.InsertOpts{Queue: queue.Urgent})
 }
