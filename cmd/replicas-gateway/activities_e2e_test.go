@@ -330,7 +330,9 @@ func TestGitHubProgressEndToEnd(t *testing.T) {
 		g.waitFor(t, "failure", func() bool {
 			return calls(g, "check_run_update", "completed failure http://gateway.test/workspaces/"+id2)+calls(g, "check_run", "completed failure http://gateway.test/workspaces/"+id2) == 1
 		})
-		g.waitFor(t, "the failed edit", func() bool { return calls(g, "comment_edit", "Workspace ["+id2+"](http://gateway.test/workspaces/"+id2+") failed.") >= 1 })
+		g.waitFor(t, "the failed edit", func() bool {
+			return calls(g, "comment_edit", "Workspace ["+id2+"](http://gateway.test/workspaces/"+id2+") failed.") >= 1
+		})
 		// Cancelled: neutral.
 		id3, _ := launchOn(3)
 		if code, ans := post2(t, "POST", g.url+"/api/v1/workspaces/"+id3+"/cancel", map[string]string{"Authorization": "Bearer " + adaToken(t, g, orgID, adaID)}, ""); code != 200 {
