@@ -331,7 +331,8 @@ func TestGitHubProgressEndToEnd(t *testing.T) {
 			return calls(g, "check_run_update", "completed failure http://gateway.test/workspaces/"+id2)+calls(g, "check_run", "completed failure http://gateway.test/workspaces/"+id2) == 1
 		})
 		g.waitFor(t, "the failed edit", func() bool {
-			return calls(g, "comment_edit", "Workspace ["+id2+"](http://gateway.test/workspaces/"+id2+") failed.") >= 1
+			failed := "Workspace [" + id2 + "](http://gateway.test/workspaces/" + id2 + ") failed."
+			return calls(g, "comment_edit", failed)+calls(g, "comment", failed) >= 1
 		})
 		// Cancelled: neutral.
 		id3, _ := launchOn(3)
