@@ -125,7 +125,10 @@ func checkState(s launch.Status) string {
 	case launch.StatusFailed:
 		return "failure"
 	}
-	return "neutral" // cancelled or stopped
+	if s.Terminal() {
+		return "neutral" // cancelled or stopped
+	}
+	return "in_progress" // on its way to an end (e.g. stopping)
 }
 
 // statusLine is the tracking comment's first line. A failure is one generic
@@ -152,7 +155,10 @@ func (a *App) statusLine(ws launch.Workspace, sender string) string {
 	case launch.StatusCancelled:
 		return fmt.Sprintf("Workspace %s was cancelled.", link)
 	}
-	return fmt.Sprintf("Workspace %s stopped.", link)
+	if ws.Status.Terminal() {
+		return fmt.Sprintf("Workspace %s stopped.", link)
+	}
+	return fmt.Sprintf("Workspace %s is %s…", link, ws.Status)
 }
 
 // render is the tracking comment: the status, the finished workspace's
@@ -165,10 +171,12 @@ func (a *App) render(ws launch.Workspace, acts []activity.Activity) string {
 	}
 	var b strings.Builder
 	b.WriteString(a.statusLine(ws, sender))
-	if ws.Status == launch.StatusFinished {
+	if ws.Status == launch.StatusFinished || ws.Status == launch.StatusCancelled {
 		if s := secret.PublicText(ws.Summary, 2000); strings.TrimSpace(s) != "" {
 			b.WriteString("\n\n" + s)
 		}
+	}
+	if ws.Status == launch.StatusFinished {
 		if u := secret.PublicURL(ws.ResultURL); u != "" {
 			b.WriteString("\n\nResult: " + u)
 		}

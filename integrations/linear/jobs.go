@@ -291,6 +291,9 @@ func (a *App) ReportTx(ctx context.Context, tx sqldb.Tx, ws launch.Workspace) er
 		args.Type, args.Body = "error", fmt.Sprintf("Workspace %s failed. Its owner and the organization's admins can see why on its page.", link)
 	case launch.StatusCancelled:
 		args.Type, args.Body = "response", fmt.Sprintf("Workspace %s was cancelled.", link)
+		if s := secret.PublicText(ws.Summary, 500); strings.TrimSpace(s) != "" {
+			args.Body += " " + s // who stopped it
+		}
 	default:
 		if !ws.Status.Terminal() {
 			return nil
