@@ -17,13 +17,6 @@ import (
 	"github.com/tryreplicas/gateway/integrations/linear/lineartest"
 )
 
-// databases are the environments that select PostgreSQL and the embedded
-// SQLite.
-var databases = []struct {
-	name string
-	env  func(t *testing.T) map[string]string
-}{{"postgres", pgEnv}, {"sqlite", func(*testing.T) map[string]string { return map[string]string{} }}}
-
 // onEachDatabase runs fn as parallel subtests on each database.
 func onEachDatabase(t *testing.T, fn func(t *testing.T, env map[string]string)) {
 	t.Helper()

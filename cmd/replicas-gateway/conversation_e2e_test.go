@@ -146,7 +146,9 @@ func TestGitHubConversation(t *testing.T) {
 			if stop := g.launcherFile(t, first+".stop-4"); stop["type"] != "stop" || stop["workspace_id"] != first {
 				t.Fatalf("stop request = %v", stop)
 			}
-			g.waitFor(t, "the cancellation", func() bool { return calls(g, "comment", "was cancelled") == 1 })
+			g.waitFor(t, "the cancellation in the tracking comment", func() bool {
+				return calls(g, "comment_edit", "was cancelled")+calls(g, "comment", "was cancelled") >= 1
+			})
 			if got := g.conversation(t, first); len(got) != 4 || got[3] != "stop:@tryreplicas stop" {
 				t.Fatalf("conversation after stop: %q", got)
 			}
@@ -218,7 +220,8 @@ func TestLinearConversation(t *testing.T) {
 			if db.name == "sqlite" {
 				vars["DATABASE_URL"] = ""
 			}
-			g, fake, _ := linearGatewayWith(t, vars)
+			g, fake, orgID := linearGatewayWith(t, vars)
+			mapTeam(t, g, orgID) // a session without a repository would be asked for one
 			event := func(action, activityID, body, signal string) []byte {
 				base, err := linearAssign{Email: "ada@example.com", ActorID: "actor-ada", IssueID: "issue-c", Identifier: "ENG-7", AppUserID: appUser, OrganizationID: linOrg}.build(time.Now())
 				if err != nil {
