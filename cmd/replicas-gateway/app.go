@@ -209,7 +209,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL, Activities: a.activity,
+		Runtime: a.runtime, Rechainer: a.launch, Git: a.github, Connect: a.github, PublicURL: cfg.HTTP.PublicURL, Activities: a.activity,
 	})
 	return a, nil
 }
