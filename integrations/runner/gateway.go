@@ -79,8 +79,10 @@ func NewHTTPGateway(base, token string) *HTTPGateway {
 		base: strings.TrimRight(base, "/"), token: token, http: hc}
 }
 
-func (g *HTTPGateway) Credential(ctx context.Context) (Credential, error) { return g.creds.Credential(ctx) }
-func (g *HTTPGateway) Wake(ctx context.Context) (Credential, error)       { return g.creds.Wake(ctx) }
+func (g *HTTPGateway) Credential(ctx context.Context) (Credential, error) {
+	return g.creds.Credential(ctx)
+}
+func (g *HTTPGateway) Wake(ctx context.Context) (Credential, error) { return g.creds.Wake(ctx) }
 func (g *HTTPGateway) Rejected(ctx context.Context, c Credential) (Credential, error) {
 	return g.creds.Rejected(ctx, c)
 }
