@@ -118,11 +118,22 @@ func (l *LocalLauncher) start(r Request) (*localProc, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("workspace dir: %w", err)
 	}
+	task := filepath.Join(dir, "task.json")
+	if r.WorkspaceToken == "" {
+		// A wake carries no token: the workspace keeps the one of its launch,
+		// in its task file (0600, in a 0700 directory).
+		var prev Request
+		if b, err := os.ReadFile(task); err == nil && json.Unmarshal(b, &prev) == nil {
+			r.WorkspaceToken = prev.WorkspaceToken
+		}
+		if r.WorkspaceToken == "" {
+			return nil, &RejectedError{Reason: "a wake for a workspace this machine never launched"}
+		}
+	}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encode launch request: %w", err)
 	}
-	task := filepath.Join(dir, "task.json")
 	if err := os.WriteFile(task, body, 0o600); err != nil {
 		return nil, fmt.Errorf("task file: %w", err)
 	}
