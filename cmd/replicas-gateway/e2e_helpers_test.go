@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,8 +42,23 @@ func pgEnv(t *testing.T) map[string]string {
 	return map[string]string{"DATABASE_URL": url + sep + "search_path=" + schema, "REPLICAS_ENCRYPTION_KEY": testKey}
 }
 
+// selfURL as REPLICAS_PUBLIC_URL makes the gateway's public URL its own
+// test server address (for browsers, which follow the links it hands out).
+const selfURL = "self"
+
 func startGateway(t *testing.T, vars map[string]string) *gw {
 	t.Helper()
+	return startGatewayLog(t, vars, sqldbtest.Logger())
+}
+
+// agentPathVar in startGateway's variables is the local launcher's agent
+// directory (the stand-in agents); it is no configuration variable.
+const agentPathVar = "test:agent-path"
+
+// startGatewayLog is startGateway logging to log.
+func startGatewayLog(t *testing.T, vars map[string]string, log *slog.Logger) *gw {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	fake, err := githubtest.New(4242)
 	if err != nil {
 		t.Fatal(err)
@@ -61,12 +77,16 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	for k, v := range vars {
 		env[k] = v
 	}
+	if env["REPLICAS_PUBLIC_URL"] == selfURL {
+		env["REPLICAS_PUBLIC_URL"] = "http://" + srv.Listener.Addr().String()
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := openApp(ctx, cfg, sqldbtest.Logger(), queue.Options{PollInterval: 20 * time.Millisecond})
+	cfg.Launcher.agentPath = vars[agentPathVar]
+	a, err := openApp(ctx, cfg, log, queue.Options{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +94,13 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	if err := a.queue.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.server.Handler())
+	srv.Config.Handler = a.server.Handler()
+	srv.Start()
 	t.Cleanup(func() {
+		// Local workspace runners long-poll the server: end them first.
+		if l, ok := a.launcher.(interface{ Close() }); ok {
+			l.Close()
+		}
 		srv.Close()
 		cancel()
 		unsubscribe()
