@@ -60,6 +60,7 @@ type Server struct {
 
 // ScopedToken is an installation token minted for named repositories.
 type ScopedToken struct {
+	Token          string
 	InstallationID int64
 	Repositories   []string          // names, as asked
 	Permissions    map[string]string // as asked
@@ -342,7 +343,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			installation, _ := strconv.ParseInt(id, 10, 64)
 			s.mu.Lock()
 			tok := fmt.Sprintf("ghs_scoped%d_%d", installation, len(s.scoped)+1)
-			s.scoped[tok] = ScopedToken{InstallationID: installation, Repositories: ask.Repositories, Permissions: ask.Permissions}
+			s.scoped[tok] = ScopedToken{Token: tok, InstallationID: installation, Repositories: ask.Repositories, Permissions: ask.Permissions}
 			s.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusCreated)
