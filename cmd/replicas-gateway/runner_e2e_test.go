@@ -63,6 +63,19 @@ func startLocalWorld(t *testing.T, dbEnv map[string]string, idle string, withOAu
 	env["CLAUDE_OAUTH_TOKEN_URL"], env["CLAUDE_OAUTH_CLIENT_ID"] = w.oauth.URL, strictoauth.ClientID
 	env[agentPathVar], env[selfURLVar] = w.agents, "1"
 	w.gw = startGatewayLog(t, env, slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(w.app.cfg.Database.DataDir, "workspaces", "*", "runner.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", l, b)
+		}
+		calls, _ := standin.Calls(w.agents)
+		t.Logf("agent calls: %+v", calls)
+		t.Logf("github calls: %+v", w.github.Calls())
+	})
 	w.orgID, w.adaID = seed(t, w.gw, true)
 	if withOAuth {
 		ctx := context.Background()

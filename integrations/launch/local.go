@@ -78,29 +78,32 @@ func (l *LocalLauncher) Launch(_ context.Context, r Request) (Result, error) {
 		return Result{}, &RejectedError{Reason: fmt.Sprintf("workspace id %q cannot name a directory", r.WorkspaceID)}
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.procs == nil {
 		l.procs = map[string]*localProc{}
 	}
 	p := l.procs[r.WorkspaceID]
 	running := p != nil && !closed(p.done)
-	switch requestType(r) {
-	case "stop":
+	if requestType(r) == "stop" {
+		l.mu.Unlock()
+		// The stop is answered once the runner is gone: it reports finished
+		// first (its stop message), and the gateway cancels a workspace
+		// still stopping when the launcher has answered.
 		if running {
-			go l.end(p, l.grace())
+			l.end(p, l.grace())
 		}
-		return Result{}, nil
-	default: // launch, wake
-		if running {
-			return Result{}, nil
-		}
-		p, err := l.start(r)
-		if err != nil {
-			return Result{}, err
-		}
-		l.procs[r.WorkspaceID] = p
 		return Result{}, nil
 	}
+	// launch, wake: start the runner unless it runs.
+	defer l.mu.Unlock()
+	if running {
+		return Result{}, nil
+	}
+	p, err := l.start(r)
+	if err != nil {
+		return Result{}, err
+	}
+	l.procs[r.WorkspaceID] = p
+	return Result{}, nil
 }
 
 func (l *LocalLauncher) grace() time.Duration {
