@@ -20,15 +20,6 @@ import (
 	"github.com/tryreplicas/gateway/integrations/runner/standin"
 )
 
-// databases are the two stores every end-to-end workspace test runs on.
-var databases = []struct {
-	name string
-	env  func(t *testing.T) map[string]string
-}{
-	{"postgres", pgEnv},
-	{"sqlite", func(*testing.T) map[string]string { return map[string]string{} }},
-}
-
 // localWorld is a gateway with the local launcher, whose runners run the
 // stand-in agent (this test binary as `workspace stand-in`), a strict OAuth
 // provider for Claude, and Codertocat/Hello-World served over git.
@@ -61,7 +52,7 @@ func startLocalWorld(t *testing.T, dbEnv map[string]string, idle string, withOAu
 	env := dbEnv
 	env["REPLICAS_LAUNCHER"], env["REPLICAS_IDLE_HIBERNATE"] = "local", idle
 	env["CLAUDE_OAUTH_TOKEN_URL"], env["CLAUDE_OAUTH_CLIENT_ID"] = w.oauth.URL, strictoauth.ClientID
-	env[agentPathVar], env[selfURLVar] = w.agents, "1"
+	env[agentPathVar], env["REPLICAS_PUBLIC_URL"] = w.agents, selfURL
 	w.gw = startGatewayLog(t, env, slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		if !t.Failed() {
