@@ -353,5 +353,14 @@ func gone(pid int) bool {
 // activityRecorded says an activity of the workspace carries text.
 func activityRecorded(t *testing.T, g *gw, wsID, text string) bool {
 	t.Helper()
+	list, err := g.app.activity.Store().Latest(context.Background(), g.app.db, wsID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		if strings.Contains(a.Body, text) {
+			return true
+		}
+	}
 	return false
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // turn is what one run of the agent produced.
@@ -231,9 +232,10 @@ func rawText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// clip keeps at most n characters of s (never splitting one).
 func clip(s string, n int) string {
-	if len(s) <= n {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string([]rune(s)[:n-1]) + "…"
 }

@@ -188,7 +188,7 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("report running: %w", err)
 	}
 	if err := r.checkout(ctx); err != nil {
-		_ = r.gw.Activity(ctx, Activity{Type: "error", Body: "Could not clone " + r.task.Repository.FullName + ": " + err.Error()})
+		r.post(ctx, Activity{Type: "error", Body: "Could not clone " + r.task.Repository.FullName + ": " + err.Error()})
 		_ = r.gw.Event(context.WithoutCancel(ctx), Event{Status: "failed", Summary: "Could not clone the repository"})
 		return err
 	}
@@ -310,10 +310,10 @@ func (r *runner) handle(ctx context.Context, m Message) error {
 	cred, err := r.gw.Credential(ctx)
 	var ex *workspaceclient.ExhaustedError
 	if errors.As(err, &ex) {
-		return r.gw.Activity(ctx, Activity{Type: "error", Body: ex.Message})
+		return r.post(ctx, Activity{Type: "error", Body: ex.Message})
 	}
 	if err != nil {
-		_ = r.gw.Activity(ctx, Activity{Type: "error", Body: "Could not get a credential from the gateway; send the message again."})
+		r.post(ctx, Activity{Type: "error", Body: "Could not get a credential from the gateway; send the message again."})
 		return err
 	}
 	prompt := r.prompt(m)
@@ -324,16 +324,16 @@ func (r *runner) handle(ctx context.Context, m Message) error {
 		}
 		if t.AuthFail {
 			r.log.Info("the provider refused the credential", "credential_id", cred.CredentialID, "version", cred.Version, "attempt", attempt)
-			_ = r.gw.Activity(ctx, Activity{Type: "thought", Body: label})
+			r.post(ctx, Activity{Type: "thought", Body: label})
 			if attempt >= maxReplays {
-				return r.gw.Activity(ctx, Activity{Type: "error", Body: exhausted})
+				return r.post(ctx, Activity{Type: "error", Body: exhausted})
 			}
 			next, err := r.gw.Rejected(ctx, cred)
 			if errors.As(err, &ex) {
-				return r.gw.Activity(ctx, Activity{Type: "error", Body: ex.Message})
+				return r.post(ctx, Activity{Type: "error", Body: ex.Message})
 			}
 			if err != nil {
-				_ = r.gw.Activity(ctx, Activity{Type: "error", Body: "Could not refresh the credential; send the message again."})
+				r.post(ctx, Activity{Type: "error", Body: "Could not refresh the credential; send the message again."})
 				return err
 			}
 			cred = next
@@ -344,7 +344,7 @@ func (r *runner) handle(ctx context.Context, m Message) error {
 			if body == "" {
 				body = r.agent.Display() + " stopped with an error."
 			}
-			return r.gw.Activity(ctx, Activity{Type: "error", Body: redact(body, cred)})
+			return r.post(ctx, Activity{Type: "error", Body: redact(body, cred)})
 		}
 		if t.Session != "" {
 			r.st.Session = t.Session
@@ -352,11 +352,11 @@ func (r *runner) handle(ctx context.Context, m Message) error {
 		r.st.Summary = t.Final
 		r.saveState()
 		if t.Final != "" {
-			_ = r.gw.Activity(ctx, Activity{Type: "response", Body: t.Final})
+			r.post(ctx, Activity{Type: "response", Body: t.Final})
 		}
 		if err := r.publish(ctx, t.Final); err != nil {
 			r.log.Warn("push failed", "error", err)
-			_ = r.gw.Activity(ctx, Activity{Type: "error", Body: "Could not push the changes: " + err.Error()})
+			r.post(ctx, Activity{Type: "error", Body: "Could not push the changes: " + err.Error()})
 		}
 		return nil
 	}
@@ -426,7 +426,7 @@ func (r *runner) runAgent(ctx context.Context, prompt string, cred Credential) (
 	}
 	path, err := lookPath(r.agent.Binary(), r.cfg.Path)
 	if err != nil {
-		_ = r.gw.Activity(ctx, Activity{Type: "error", Body: r.agent.Binary() + " is not installed in this workspace."})
+		r.post(ctx, Activity{Type: "error", Body: r.agent.Binary() + " is not installed in this workspace."})
 		return t, err
 	}
 	cmd := exec.Command(path, r.agent.Args(r.st.Session)...)
@@ -477,7 +477,7 @@ func (r *runner) runAgent(ctx context.Context, prompt string, cred Credential) (
 		}
 		for _, a := range r.agent.Parse(sc.Bytes(), &t) {
 			a.Body, a.Result = redact(a.Body, cred), redact(a.Result, cred)
-			_ = r.gw.Activity(ctx, a)
+			r.post(ctx, a)
 		}
 		if t.AuthFail {
 			end()
@@ -544,7 +544,7 @@ func (r *runner) publish(ctx context.Context, summary string) error {
 	if err := r.git.push(ctx, r.repo, r.branch(), cred.Token); err != nil {
 		return err
 	}
-	_ = r.gw.Activity(ctx, Activity{Type: "action", Action: "Pushed", Parameter: r.branch()})
+	r.post(ctx, Activity{Type: "action", Action: "Pushed", Parameter: r.branch()})
 	return os.WriteFile(marker, []byte(head), 0o600)
 }
 
@@ -647,4 +647,16 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 		_, _ = l.w.Write(q)
 	}
 	return n, nil
+}
+
+// post sends one activity, its fields cut to what the gateway takes (16000
+// characters of body and result, 2000 of action and parameter). A refused
+// activity is logged, never fatal: the work goes on.
+func (r *runner) post(ctx context.Context, a Activity) error {
+	a.Body, a.Result = clip(a.Body, 16000), clip(a.Result, 16000)
+	a.Action, a.Parameter = clip(a.Action, 2000), clip(a.Parameter, 2000)
+	if err := r.gw.Activity(ctx, a); err != nil {
+		r.log.Warn("activity not posted", "type", a.Type, "error", err)
+	}
+	return nil
 }
