@@ -238,7 +238,9 @@ func TestLocalWorkspaceEndToEnd(t *testing.T) {
 				t.Fatalf("workspaces %v", ids)
 			}
 			wsID := ids[0]
-			w.waitFor(t, "the re-authentication on the tracking comment", func() bool { return w.said("Re-authenticating Claude") || activityRecorded(t, w.gw, wsID, "Re-authenticating Claude") })
+			w.waitFor(t, "the re-authentication on the tracking comment", func() bool {
+				return w.said("Re-authenticating Claude") || activityRecorded(t, w.gw, wsID, "Re-authenticating Claude")
+			})
 
 			// A follow-up from Ada on the same PR resumes the conversation.
 			w.comment(t, 1002, "@tryreplicas also update the docs")
@@ -348,7 +350,6 @@ func gone(pid int) bool {
 	_, rest, _ := strings.Cut(string(b), ") ")
 	return strings.HasPrefix(rest, "Z")
 }
-
 
 // activityRecorded says an activity of the workspace carries text.
 func activityRecorded(t *testing.T, g *gw, wsID, text string) bool {
