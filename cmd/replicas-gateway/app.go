@@ -72,11 +72,18 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, queueOpts queue.
 // Close ends the local workspace runners and the message long polls, and
 // releases the database.
 func (a *app) Close() {
+	a.endWorkspaceCalls()
+	a.db.Close()
+}
+
+// endWorkspaceCalls ends the local workspace runners (they poll this
+// gateway) and answers every message long poll at once, so an HTTP
+// shutdown is not held up by them.
+func (a *app) endWorkspaceCalls() {
 	if c, ok := a.launcher.(interface{ Close() }); ok {
 		c.Close()
 	}
 	a.launch.Close()
-	a.db.Close()
 }
 
 // app is everything a running gateway holds.

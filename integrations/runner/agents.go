@@ -18,6 +18,18 @@ type turn struct {
 	Failed   bool   // the agent reported an error
 	ErrText  string
 	AuthFail bool // the provider refused the credential
+	// pending is Claude's latest assistant text, shown as a thought once
+	// something follows it, or dropped when the result repeats it.
+	pending string
+}
+
+// flush shows the pending assistant text as a thought.
+func (t *turn) flush(out []Activity) []Activity {
+	if strings.TrimSpace(t.pending) != "" {
+		out = append(out, Activity{Type: "thought", Body: t.pending})
+	}
+	t.pending = ""
+	return out
 }
 
 // agent is one CLI.
@@ -101,10 +113,10 @@ func (claudeAgent) Parse(line []byte, t *turn) []Activity {
 		for _, c := range l.Message.Content {
 			switch c.Type {
 			case "text":
-				if strings.TrimSpace(c.Text) != "" {
-					out = append(out, Activity{Type: "thought", Body: c.Text})
-				}
+				out = t.flush(out)
+				t.pending = c.Text
 			case "tool_use":
+				out = t.flush(out)
 				out = append(out, Activity{Type: "action", Action: c.Name, Parameter: toolParameter(c.Input)})
 			}
 		}
@@ -115,6 +127,10 @@ func (claudeAgent) Parse(line []byte, t *turn) []Activity {
 			}
 		}
 	case "result":
+		if t.pending == l.Result {
+			t.pending = "" // the answer itself
+		}
+		out = t.flush(out)
 		if l.IsError {
 			t.Failed, t.ErrText = true, l.Result
 			if l.APIErrorStatus == 401 {
