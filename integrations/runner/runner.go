@@ -154,6 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 	r := &runner{cfg: cfg, gw: cfg.Gateway, log: cfg.Log, repo: filepath.Join(cfg.Dir, "repo"), home: filepath.Join(cfg.Dir, "home"),
 		stop: make(chan struct{}), prompts: make(chan Message, 1024), fatal: make(chan error, 1)}
 	r.git = git{home: r.home, base: []string{"PATH=" + cfg.Path}}
+	for _, k := range []string{"LANG", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			r.git.base = append(r.git.base, k+"="+v)
+		}
+	}
 	return r.run(ctx)
 }
 
