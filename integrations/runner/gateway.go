@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,7 +122,27 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("gateway answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// do makes one API call, retrying a busy or unreachable gateway (5xx, 429,
+// no answer) a few times: an activity or a report is not dropped because
+// the database was briefly busy.
 func (g *HTTPGateway) do(ctx context.Context, method, path string, body, out any) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = g.once(ctx, method, path, body, out)
+		var api *APIError
+		retry := err != nil && (!errors.As(err, &api) || api.Status >= 500 || api.Status == http.StatusTooManyRequests)
+		if !retry || attempt >= 6 || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 250 * time.Millisecond):
+		}
+	}
+}
+
+func (g *HTTPGateway) once(ctx context.Context, method, path string, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
