@@ -228,8 +228,16 @@ func measureFirstThought(t *testing.T, env map[string]string) {
 	p99 := lat[(len(lat)*99+99)/100-1]
 	sort.Slice(answered, func(a, b int) bool { return answered[a] < answered[b] })
 	t.Logf("%s: first thought after receipt, %d concurrent sessions: p50 %s, p99 %s, max %s (webhook answered: p50 %s, max %s)", t.Name(), n, lat[n/2], p99, lat[n-1], answered[n/2], answered[n-1])
-	if lat[n-1] > 10*time.Second {
-		t.Fatalf("a first thought took %s, more than 10 s", lat[n-1])
+	// Linear's bound is 10 s. Under the race detector the embedded SQLite
+	// runs about 20 times slower (measured: p99 0.15–0.5 s without it, 4–9 s
+	// with it on a loaded 2-core machine), so there it gets three times as
+	// long; PostgreSQL and every normal build keep the 10 s.
+	bound := 10 * time.Second
+	if raceDetector && strings.HasSuffix(t.Name(), "sqlite") {
+		bound = 30 * time.Second
+	}
+	if lat[n-1] > bound {
+		t.Fatalf("a first thought took %s, more than %s", lat[n-1], bound)
 	}
 	g.idle(t)
 }

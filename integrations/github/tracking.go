@@ -267,7 +267,15 @@ func (w *trackWorker) Work(ctx context.Context, job *river.Job[TrackArgs]) error
 		return fmt.Errorf("github: edit tracking comment %d on %s: %w", t.commentID, t.repository, err)
 	}
 	if want := checkState(ws.Status); want != "" && want != t.checkState {
-		if err := a.moveCheckRun(ctx, c, owner, name, &t, ws, want); err != nil {
+		err := a.moveCheckRun(ctx, c, owner, name, &t, ws, want)
+		var refused *gh.ErrorResponse
+		if errors.As(err, &refused) && refused.Response != nil && refused.Response.StatusCode/100 == 4 {
+			// Typically an App without the checks: write permission: the
+			// comment still follows the workspace, and the next state tries
+			// again.
+			a.log.Warn("GitHub refused the check run; does the App have checks: write?", "workspace_id", ws.ID, "err", err)
+			t.checkState = want
+		} else if err != nil {
 			return err
 		}
 	}

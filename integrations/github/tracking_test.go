@@ -212,3 +212,36 @@ func TestFailureAndCancelReportsHoldNoDetails(t *testing.T) {
 		}
 	}
 }
+
+// An App without checks: write still keeps its tracking comment current:
+// the refused check run is logged, not retried until the next state.
+func TestTrackingWithoutChecksPermission(t *testing.T) {
+	t.Parallel()
+	db := sqldbtest.New(t, sqldb.SQLite, sets...)
+	ctx := context.Background()
+	e := newEnv(t, db)
+	e.fake.RefuseChecks = true
+	if err := e.q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.q.Stop(context.Background()) })
+	ws := launch.Workspace{ID: "ws_n", Agent: "claude", Status: launch.StatusQueued,
+		Source: launch.Source{Kind: launch.SourceGitHub, GitHub: &launch.GitHubSource{InstallationID: installation, Repository: "Codertocat/Hello-World", PullRequest: 1, Sender: "Codertocat"}}}
+	e.storeWorkspace(t, ws)
+	e.setStatus(t, &ws, launch.StatusLaunched)
+	e.settled(t, "the tracking comment", func(c []githubtest.Call) bool { return len(kinds(c, "comment")) == 1 })
+	e.setStatus(t, &ws, launch.StatusFinished)
+	calls := e.settled(t, "the finished edit", func(c []githubtest.Call) bool {
+		return strings.Contains(last(kinds(c, "comment_edit")).Body, "finished.")
+	})
+	if n := len(kinds(calls, "check_run")) + len(kinds(calls, "check_run_update")); n != 0 {
+		t.Fatalf("%d check run writes recorded by a GitHub that refuses them", n)
+	}
+	var failed int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = $1 AND (errors IS NOT NULL AND errors <> '[]' AND errors <> 'null')`, (TrackArgs{}).Kind()).Scan(&failed); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 0 {
+		t.Fatalf("%d tracking jobs failed", failed)
+	}
+}

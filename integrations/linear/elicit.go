@@ -126,11 +126,18 @@ func (a *App) answerElicitation(ctx context.Context, r request, userID string) (
 	}}, true, nil
 }
 
-// chosenRepository is the installed repository an answer names: an
-// "owner/name" that a GitHub installation bound to the org holds, or the bare
-// name of exactly one listed repository; "" when none.
+// chosenRepository is the installed repository an answer names: a GitHub
+// link or an "owner/name" that a GitHub installation bound to the org holds,
+// or the bare name of exactly one listed repository; "" when none.
 func (a *App) chosenRepository(ctx context.Context, orgID, answer string) (string, error) {
-	for _, cand := range fullNameIn.FindAllString(answer, 5) {
+	var cands []string
+	for _, word := range strings.Fields(answer) {
+		if repo := githubRepository(strings.Trim(word, "<>()`'\",")); repo != "" {
+			cands = append(cands, repo) // a link to the repository
+		}
+	}
+	cands = append(cands, fullNameIn.FindAllString(answer, 5)...)
+	for _, cand := range cands {
 		cand = strings.TrimSuffix(strings.TrimRight(cand, "."), ".git")
 		id, err := a.repos.InstallationFor(ctx, a.db, orgID, cand)
 		if err != nil {

@@ -41,8 +41,11 @@ type Server struct {
 	// (HeadSHA defaults to DefaultHeadSHA).
 	HeadRef string
 	HeadSHA string
-	nextID  int64
-	changed chan struct{}
+	// RefuseChecks answers check run writes 403, as GitHub does for an App
+	// without the checks: write permission.
+	RefuseChecks bool
+	nextID       int64
+	changed      chan struct{}
 
 	// Accounts for the OAuth and org-connect endpoints.
 	users         map[string]User // login → account
@@ -438,6 +441,13 @@ func (s *Server) newID() int64 {
 // recordCheckRun records a check run write as "status conclusion
 // details_url head_sha" (the fields absent from an update are empty).
 func (s *Server) recordCheckRun(w http.ResponseWriter, r *http.Request, kind string, id int64) {
+	s.mu.Lock()
+	refuse := s.RefuseChecks
+	s.mu.Unlock()
+	if refuse {
+		s.fail(w, http.StatusForbidden, "Resource not accessible by integration")
+		return
+	}
 	var body map[string]any
 	_ = json.NewDecoder(r.Body).Decode(&body)
 	str := func(k string) string { v, _ := body[k].(string); return v }
