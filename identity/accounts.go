@@ -7,6 +7,7 @@ package identity
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -173,57 +174,102 @@ func (s *Store) AcceptInvitation(ctx context.Context, db *sqldb.DB, caller *Prin
 		return Acceptance{}, ErrNoUser
 	}
 	var out Acceptance
-	err := db.InTx(ctx, func(tx sqldb.Tx) error {
-		now := s.now()
-		inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationCols+` FROM invitations
-			WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`, sqldb.HashToken(token), now))
-		if errors.Is(err, sqldb.ErrNoRows) {
-			return ErrInvitationUnknown
+	err := db.InTx(ctx, func(tx sqldb.Tx) (err error) {
+		userID := ""
+		if caller != nil {
+			userID = caller.UserID
 		}
-		if err != nil {
-			return fmt.Errorf("find invitation: %w", err)
-		}
-		var u User
-		switch {
-		case caller != nil:
-			if u, err = s.User(ctx, tx, caller.UserID); err != nil {
-				return err
-			}
-		default:
-			if _, err := s.UserByEmail(ctx, tx, inv.Email); err == nil {
-				return ErrSignInFirst
-			} else if !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			if u, err = s.EnsureUser(ctx, tx, inv.Email, inv.Name); err != nil {
-				return err
-			}
-		}
-		if _, err := s.Member(ctx, tx, inv.OrgID, u.ID); err == nil {
-			return ErrAlreadyMember
-		} else if !errors.Is(err, ErrNotFound) {
+		if out, err = s.AcceptInvitationTx(ctx, tx, userID, token); err != nil {
 			return err
 		}
-		// Single use: of two concurrent acceptances only one updates the row.
-		n, err := tx.Exec(ctx, `UPDATE invitations SET accepted_at = $1, accepted_by = $2 WHERE id = $3 AND accepted_at IS NULL AND revoked_at IS NULL`,
-			now, u.ID, inv.ID)
-		if err != nil {
-			return fmt.Errorf("accept invitation: %w", err)
-		}
-		if n == 0 {
-			return ErrInvitationUnknown
-		}
-		if err := s.AddMember(ctx, tx, inv.OrgID, u.ID, inv.Role); err != nil {
-			return err
-		}
-		out = Acceptance{UserID: u.ID, OrgID: inv.OrgID, Role: inv.Role}
 		if caller == nil {
-			if out.Token, _, err = s.IssueToken(ctx, tx, inv.OrgID, u.ID, u.ID); err != nil {
-				return err
-			}
+			out.Token, _, err = s.IssueToken(ctx, tx, out.OrgID, out.UserID, out.UserID)
 		}
-		return s.Audit(ctx, tx, AuditEntry{OrgID: inv.OrgID, ActorID: u.ID, Action: "invitation.accept", Target: inv.ID,
-			Detail: map[string]any{"email": u.Email, "role": string(inv.Role)}})
+		return err
+	})
+	return out, err
+}
+
+// AcceptInvitationTx makes userID the member the invitation offers; with an
+// empty userID it creates the invited email's user, which must not exist yet
+// (ErrSignInFirst). The caller proved who userID is (their session or
+// token); holding the link proves only the new user's right to the email.
+func (s *Store) AcceptInvitationTx(ctx context.Context, tx sqldb.Tx, userID, token string) (Acceptance, error) {
+	return s.AcceptInvitationRefTx(ctx, tx, userID, InvitationRef(token))
+}
+
+// InvitationRef names an invitation without its token (the hex SHA-256 of
+// the token), for a flow that carries it across a sign-in: whoever holds a
+// ref showed the token to the gateway, and the ref alone is no link.
+func InvitationRef(token string) string { return hex.EncodeToString(sqldb.HashToken(token)) }
+
+// AcceptInvitationRefTx is AcceptInvitationTx for an invitation named by
+// its ref.
+func (s *Store) AcceptInvitationRefTx(ctx context.Context, tx sqldb.Tx, userID, ref string) (Acceptance, error) {
+	now := s.now()
+	hash, err := hex.DecodeString(ref)
+	if err != nil || ref == "" {
+		return Acceptance{}, ErrInvitationUnknown
+	}
+	inv, err := scanInvitation(tx.QueryRow(ctx, `SELECT `+invitationCols+` FROM invitations
+		WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`, hash, now))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return Acceptance{}, ErrInvitationUnknown
+	}
+	if err != nil {
+		return Acceptance{}, fmt.Errorf("find invitation: %w", err)
+	}
+	var u User
+	switch {
+	case userID != "":
+		if u, err = s.User(ctx, tx, userID); err != nil {
+			return Acceptance{}, err
+		}
+	default:
+		if _, err := s.UserByEmail(ctx, tx, inv.Email); err == nil {
+			return Acceptance{}, ErrSignInFirst
+		} else if !errors.Is(err, ErrNotFound) {
+			return Acceptance{}, err
+		}
+		if u, err = s.EnsureUser(ctx, tx, inv.Email, inv.Name); err != nil {
+			return Acceptance{}, err
+		}
+	}
+	if _, err := s.Member(ctx, tx, inv.OrgID, u.ID); err == nil {
+		return Acceptance{}, ErrAlreadyMember
+	} else if !errors.Is(err, ErrNotFound) {
+		return Acceptance{}, err
+	}
+	// Single use: of two concurrent acceptances only one updates the row.
+	n, err := tx.Exec(ctx, `UPDATE invitations SET accepted_at = $1, accepted_by = $2 WHERE id = $3 AND accepted_at IS NULL AND revoked_at IS NULL`,
+		now, u.ID, inv.ID)
+	if err != nil {
+		return Acceptance{}, fmt.Errorf("accept invitation: %w", err)
+	}
+	if n == 0 {
+		return Acceptance{}, ErrInvitationUnknown
+	}
+	if err := s.AddMember(ctx, tx, inv.OrgID, u.ID, inv.Role); err != nil {
+		return Acceptance{}, err
+	}
+	out := Acceptance{UserID: u.ID, OrgID: inv.OrgID, Role: inv.Role}
+	return out, s.Audit(ctx, tx, AuditEntry{OrgID: inv.OrgID, ActorID: u.ID, Action: "invitation.accept", Target: inv.ID,
+		Detail: map[string]any{"email": u.Email, "role": string(inv.Role)}})
+}
+
+// AcceptInvitationInSession makes the signed-in user of sess the member the
+// invitation offers and points the session at that org.
+func (s *Store) AcceptInvitationInSession(ctx context.Context, db *sqldb.DB, sess Session, token string) (Acceptance, error) {
+	if !sess.SignedIn() {
+		return Acceptance{}, ErrNoSession
+	}
+	var out Acceptance
+	err := db.InTx(ctx, func(tx sqldb.Tx) (err error) {
+		if out, err = s.AcceptInvitationTx(ctx, tx, sess.UserID, token); err != nil {
+			return err
+		}
+		_, err = s.SwitchOrg(ctx, tx, sess, out.OrgID)
+		return err
 	})
 	return out, err
 }
@@ -335,25 +381,33 @@ func (s *Store) IssueLoginLink(ctx context.Context, db *sqldb.DB, email string) 
 	return token, u, err
 }
 
+// useLoginLink uses a sign-in link up (single use) and returns its user and id.
+func (s *Store) useLoginLink(ctx context.Context, tx sqldb.Tx, token string) (userID, id string, err error) {
+	now := s.now()
+	err = tx.QueryRow(ctx, `SELECT id, user_id FROM login_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`,
+		sqldb.HashToken(token), now).Scan(&id, &userID)
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return "", "", ErrLoginLinkUnknown
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("find login link: %w", err)
+	}
+	if n, err := tx.Exec(ctx, `UPDATE login_links SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, now, id); err != nil {
+		return "", "", fmt.Errorf("use login link: %w", err)
+	} else if n == 0 {
+		return "", "", ErrLoginLinkUnknown
+	}
+	return userID, id, nil
+}
+
 // RedeemLoginLink uses a sign-in link once and returns a new API token of its
 // user in org (an org id or slug; empty means the user's first org).
 func (s *Store) RedeemLoginLink(ctx context.Context, db *sqldb.DB, token, org string) (Acceptance, error) {
 	var out Acceptance
 	err := db.InTx(ctx, func(tx sqldb.Tx) error {
-		now := s.now()
-		var id, userID string
-		err := tx.QueryRow(ctx, `SELECT id, user_id FROM login_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2`,
-			sqldb.HashToken(token), now).Scan(&id, &userID)
-		if errors.Is(err, sqldb.ErrNoRows) {
-			return ErrLoginLinkUnknown
-		}
+		userID, id, err := s.useLoginLink(ctx, tx, token)
 		if err != nil {
-			return fmt.Errorf("find login link: %w", err)
-		}
-		if n, err := tx.Exec(ctx, `UPDATE login_links SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, now, id); err != nil {
-			return fmt.Errorf("use login link: %w", err)
-		} else if n == 0 {
-			return ErrLoginLinkUnknown
+			return err
 		}
 		m, err := s.memberOf(ctx, tx, userID, org)
 		if err != nil {
@@ -367,6 +421,39 @@ func (s *Store) RedeemLoginLink(ctx context.Context, db *sqldb.DB, token, org st
 		return s.Audit(ctx, tx, AuditEntry{OrgID: m.OrgID, ActorID: userID, Action: "login_link.redeem", Target: id})
 	})
 	return out, err
+}
+
+// SignInWithLoginLink uses a sign-in link once and signs the browser in as
+// its user, replacing the browser's previous session (replacedID).
+func (s *Store) SignInWithLoginLink(ctx context.Context, db *sqldb.DB, token, replacedID string) (string, Session, error) {
+	var cookie string
+	var sess Session
+	err := db.InTx(ctx, func(tx sqldb.Tx) error {
+		userID, id, err := s.useLoginLink(ctx, tx, token)
+		if err != nil {
+			return err
+		}
+		if cookie, sess, err = s.SignInTx(ctx, tx, replacedID, userID, "", "login_link"); err != nil {
+			return err
+		}
+		return s.Audit(ctx, tx, AuditEntry{OrgID: sess.OrgID, ActorID: userID, Action: "login_link.redeem", Target: id})
+	})
+	return cookie, sess, err
+}
+
+// InvitationByToken shows a pending invitation (for its page) and the name
+// of its org.
+func (s *Store) InvitationByToken(ctx context.Context, q sqldb.Querier, token string) (Invitation, Org, error) {
+	inv, err := scanInvitation(q.QueryRow(ctx, `SELECT `+invitationCols+` FROM invitations
+		WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`, sqldb.HashToken(token), s.now()))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return Invitation{}, Org{}, ErrInvitationUnknown
+	}
+	if err != nil {
+		return Invitation{}, Org{}, fmt.Errorf("find invitation: %w", err)
+	}
+	org, err := s.Org(ctx, q, inv.OrgID)
+	return inv, org, err
 }
 
 // memberOf finds user's membership of org (id or slug), or their first one.

@@ -130,3 +130,53 @@ func (s *Service) UnlinkMemberGitHub(ctx context.Context, by Principal, userID s
 	}
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error { return s.store.UnlinkGitHub(ctx, tx, userID, by.Actor(), by.OrgID) })
 }
+
+// StartSession starts a signed-out browser session.
+func (s *Service) StartSession(ctx context.Context) (string, Session, error) {
+	return s.store.StartSession(ctx, s.db)
+}
+
+// Session finds the live session of a cookie token.
+func (s *Service) Session(ctx context.Context, token string) (Session, error) {
+	return s.store.SessionByToken(ctx, s.db, token)
+}
+
+// SessionPrincipal is the signed-in caller of a session in its current org.
+func (s *Service) SessionPrincipal(ctx context.Context, sess Session) (Principal, error) {
+	return s.store.SessionPrincipal(ctx, s.db, sess)
+}
+
+// EndSession signs a browser out.
+func (s *Service) EndSession(ctx context.Context, sess Session) error {
+	return s.store.EndSession(ctx, s.db, sess.ID)
+}
+
+// SignInWithLoginLink redeems an operator's sign-in link into a session.
+func (s *Service) SignInWithLoginLink(ctx context.Context, token, replacedID string) (string, Session, error) {
+	return s.store.SignInWithLoginLink(ctx, s.db, token, replacedID)
+}
+
+// SwitchOrg points a session at another org of its user.
+func (s *Service) SwitchOrg(ctx context.Context, sess Session, org string) (Org, error) {
+	return s.store.SwitchOrg(ctx, s.db, sess, org)
+}
+
+// OrgsOf lists a user's orgs and roles.
+func (s *Service) OrgsOf(ctx context.Context, userID string) ([]OrgRole, error) {
+	return s.store.OrgsOf(ctx, s.db, userID)
+}
+
+// User returns a user by id.
+func (s *Service) User(ctx context.Context, id string) (User, error) {
+	return s.store.User(ctx, s.db, id)
+}
+
+// InvitationByToken shows a pending invitation and its org.
+func (s *Service) InvitationByToken(ctx context.Context, token string) (Invitation, Org, error) {
+	return s.store.InvitationByToken(ctx, s.db, token)
+}
+
+// AcceptInvitationInSession makes the session's user a member by invitation.
+func (s *Service) AcceptInvitationInSession(ctx context.Context, sess Session, token string) (Acceptance, error) {
+	return s.store.AcceptInvitationInSession(ctx, s.db, sess, token)
+}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 func cmdAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -62,7 +63,8 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 }
 
 // cmdLoginLink prints a single-use sign-in link for an existing user, valid
-// for 15 minutes: POSTing to it gives that user a new API token.
+// for 15 minutes: opened in a browser it signs that browser in; its token
+// can also be redeemed for an API token.
 func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin login-link", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -86,11 +88,17 @@ func cmdLoginLink(ctx context.Context, args []string, getenv func(string) string
 	}
 	link := loginLinkURL(cfg.HTTP.PublicURL, token)
 	fmt.Fprintln(stdout, link)
-	fmt.Fprintf(stderr, "single use, valid 15 minutes; redeem it for an API token with: curl -X POST %s\n", link)
+	fmt.Fprintf(stderr, "single use, valid 15 minutes; open it in a browser to sign in (or redeem it for an API token with: curl -X POST %s)\n", loginLinkRedeemURL(cfg.HTTP.PublicURL, token))
 	return nil
 }
 
-// loginLinkURL is where a sign-in link's token is redeemed.
+// loginLinkURL is the page where a sign-in link signs a browser in.
 func loginLinkURL(base, token string) string {
-	return base + "/api/v1/login-links/" + token + "/redeem"
+	return strings.TrimRight(base, "/") + "/login/link/" + token
+}
+
+// loginLinkRedeemURL is where a sign-in link's token is redeemed for an API
+// token.
+func loginLinkRedeemURL(base, token string) string {
+	return strings.TrimRight(base, "/") + "/api/v1/login-links/" + token + "/redeem"
 }

@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 
 	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/credstore/oauthconnect"
 	"github.com/tryreplicas/gateway/credstore/oauthrefresh"
 	"github.com/tryreplicas/gateway/gateway/httpapi"
 	"github.com/tryreplicas/gateway/gateway/queue"
 	"github.com/tryreplicas/gateway/gateway/retention"
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/gateway/sqldb"
+	"github.com/tryreplicas/gateway/gateway/web"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/activity"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -227,11 +229,27 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		{Name: "delivery bodies", Purge: intake.BodyRetention(cfg.Limits.DeliveryRetention).Purge},
 		{Name: "oauth states", Purge: oauthstate.Purge},
 		{Name: "invitations and login links", Purge: identity.PurgeExpiredLinks},
+		{Name: "browser sessions", Purge: identity.PurgeExpiredSessions},
 		{Name: "github explanations", Purge: a.github.Store().PurgeExplanations},
 		{Name: "linear explanations", Purge: a.linear.Store().PurgeExplanations},
 	})
+	ids := identity.NewService(db, a.identity)
+	creds := credstore.NewService(db, a.creds, a.identity)
+	connect := oauthconnect.New(db, oauthstate.New(keys.DeriveKey("agent-oauth-state")), a.creds, a.identity,
+		oauthconnect.Provider{Agent: credstore.AgentClaude, AuthorizeURL: cfg.Agents.ClaudeAuthorizeURL, TokenURL: cfg.Agents.ClaudeTokenURL,
+			ClientID: cfg.Agents.ClaudeClientID, RedirectURL: cfg.Agents.ClaudeRedirectURL, Scopes: cfg.Agents.ClaudeScopes},
+		oauthconnect.Provider{Agent: credstore.AgentCodex, AuthorizeURL: cfg.Agents.CodexAuthorizeURL, TokenURL: cfg.Agents.CodexTokenURL,
+			ClientID: cfg.Agents.CodexClientID, RedirectURL: cfg.Agents.CodexRedirectURL, Scopes: cfg.Agents.CodexScopes})
+	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, PublicURL: cfg.HTTP.PublicURL,
+		Credentials: creds, Connect: connect, Accounts: ids, Deliveries: a.intake, GitHubStatus: a.github, LinearTeams: a.linear}
+	if cfg.GitHub.ClientID != "" {
+		pages.GitHub = a.github
+	}
+	if cfg.Linear.ClientID != "" {
+		pages.Linear = a.linear
+	}
 	a.server = httpapi.New(httpapi.Deps{
-		Logger: log, DB: db, Identity: identity.NewService(db, a.identity), Credentials: credstore.NewService(db, a.creds, a.identity),
+		Logger: log, DB: db, Identity: ids, Pages: web.New(pages).Handler(), Credentials: creds,
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,

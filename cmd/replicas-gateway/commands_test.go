@@ -80,11 +80,11 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		{[]string{"serve"}, ""}, // running above
 		{[]string{"migrate"}, "migrations applied"},
 		{[]string{"admin", "bootstrap", "--org", "acme", "--email", "ops@example.com"}, "API token (shown once)"},
-		{[]string{"admin", "login-link", "--email", "ops@example.com"}, base + "/api/v1/login-links/"},
+		{[]string{"admin", "login-link", "--email", "ops@example.com"}, base + "/login/link/"},
 		{[]string{"admin", "rotate-key"}, "credentials: 0 re-sealed"},
 		{[]string{"trigger", "github-mention", "--url", base, "--secret", "gh-secret"}, `"status":"accepted"`},
 		{[]string{"trigger", "linear-assign", "--url", base, "--secret", "lin-secret"}, `"status":"accepted"`},
-		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "launched"},
+		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "/login/link/rpk_"},
 		{[]string{"help"}, "usage: replicas-gateway"},
 		// workspace run needs a launch; the local-launcher tests run it.
 		{[]string{"workspace", "help"}, "usage: replicas-gateway workspace run"},

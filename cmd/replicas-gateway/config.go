@@ -51,6 +51,11 @@ var variables = []variable{
 	{"CLAUDE_OAUTH_CLIENT_ID", "9d1c250a-e61b-44d9-88ed-5944d1962f5e"},
 	{"CODEX_OAUTH_TOKEN_URL", "https://auth.openai.com/oauth/token"},
 	{"CODEX_OAUTH_CLIENT_ID", "app_EMoamEEZ73f0CkXaXp7hrann"},
+	{"CLAUDE_OAUTH_AUTHORIZE_URL", "https://claude.ai/oauth/authorize"},
+	{"CLAUDE_OAUTH_REDIRECT_URL", "https://console.anthropic.com/oauth/code/callback"},
+	{"CLAUDE_OAUTH_SCOPES", "org:create_api_key user:profile user:inference"},
+	{"CODEX_OAUTH_AUTHORIZE_URL", "https://auth.openai.com/oauth/authorize"},
+	{"CODEX_OAUTH_REDIRECT_URL", "http://localhost:1455/auth/callback"},
 	{"REPLICAS_OAUTH_FORM_ENCODED", "false"},
 	{"REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"},
 	{"REPLICAS_DELIVERY_RETENTION", "30d"},
@@ -70,6 +75,10 @@ const (
 	linearAuthorizeURL = "https://linear.app/oauth/authorize"
 	linearTokenURL     = "https://api.linear.app/oauth/token"
 )
+
+// codexScopes are what Connect OpenAI asks for: the sign-in, and a refresh
+// token.
+var codexScopes = []string{"openid", "profile", "email", "offline_access"}
 
 // Config is the whole configuration, parsed and checked.
 type Config struct {
@@ -102,13 +111,21 @@ type EncryptionConfig struct {
 	PreviousKeys []secret.Secret // REPLICAS_PREVIOUS_ENCRYPTION_KEYS: 32 bytes each, for rotation
 }
 
-// AgentsConfig are the token endpoints that refresh agent OAuth credentials.
+// AgentsConfig are the agents' OAuth applications: the token endpoints that
+// refresh their credentials, and the authorization pages of Connect Claude
+// and Connect OpenAI.
 type AgentsConfig struct {
-	ClaudeTokenURL string // CLAUDE_OAUTH_TOKEN_URL
-	ClaudeClientID string // CLAUDE_OAUTH_CLIENT_ID
-	CodexTokenURL  string // CODEX_OAUTH_TOKEN_URL
-	CodexClientID  string // CODEX_OAUTH_CLIENT_ID
-	FormEncoded    bool   // REPLICAS_OAUTH_FORM_ENCODED=true sends refreshes form-encoded instead of JSON
+	ClaudeTokenURL     string   // CLAUDE_OAUTH_TOKEN_URL
+	ClaudeClientID     string   // CLAUDE_OAUTH_CLIENT_ID
+	CodexTokenURL      string   // CODEX_OAUTH_TOKEN_URL
+	CodexClientID      string   // CODEX_OAUTH_CLIENT_ID
+	FormEncoded        bool     // REPLICAS_OAUTH_FORM_ENCODED=true sends refreshes form-encoded instead of JSON
+	ClaudeAuthorizeURL string   // CLAUDE_OAUTH_AUTHORIZE_URL
+	ClaudeRedirectURL  string   // CLAUDE_OAUTH_REDIRECT_URL: the page that shows code#state
+	ClaudeScopes       []string // CLAUDE_OAUTH_SCOPES, space-separated
+	CodexAuthorizeURL  string   // CODEX_OAUTH_AUTHORIZE_URL
+	CodexRedirectURL   string   // CODEX_OAUTH_REDIRECT_URL: the address the person copies from their browser
+	CodexScopes        []string // codexScopes
 }
 
 // LauncherConfig says how workspaces are started.
@@ -205,7 +222,11 @@ func parseEnv(env map[string]string) (Config, error) {
 	c.Agents = AgentsConfig{
 		ClaudeTokenURL: p.url("CLAUDE_OAUTH_TOKEN_URL", true), ClaudeClientID: env["CLAUDE_OAUTH_CLIENT_ID"],
 		CodexTokenURL: p.url("CODEX_OAUTH_TOKEN_URL", true), CodexClientID: env["CODEX_OAUTH_CLIENT_ID"],
-		FormEncoded: env["REPLICAS_OAUTH_FORM_ENCODED"] == "true",
+		FormEncoded:        env["REPLICAS_OAUTH_FORM_ENCODED"] == "true",
+		ClaudeAuthorizeURL: p.url("CLAUDE_OAUTH_AUTHORIZE_URL", true), ClaudeRedirectURL: p.url("CLAUDE_OAUTH_REDIRECT_URL", true),
+		ClaudeScopes:      strings.Fields(env["CLAUDE_OAUTH_SCOPES"]),
+		CodexAuthorizeURL: p.url("CODEX_OAUTH_AUTHORIZE_URL", true), CodexRedirectURL: p.url("CODEX_OAUTH_REDIRECT_URL", true),
+		CodexScopes: codexScopes,
 	}
 	c.Launcher = p.launcher()
 	c.Limits = p.limits()

@@ -186,6 +186,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "\nTry the API:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/workspaces\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/deliveries\n",
 		token, base, orgID, token, base, orgID)
+	link, _, err := a.identity.IssueLoginLink(ctx, a.db, "admin@example.com")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nOpen the pages: this single-use link (15 minutes) signs your browser in as admin@example.com:\n  %s\n", loginLinkURL(base, link))
 	if *exit {
 		stopServing()
 	} else {

@@ -37,6 +37,11 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	// The last step is a sign-in link for the pages.
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "/login/link/rpk_") {
+		t.Errorf("the last line is not a sign-in link: %q", last)
+	}
 	// The log has a line per request with its id, and no secret at all.
 	log, err := os.ReadFile(filepath.Join(dir, "gateway.log"))
 	if err != nil {

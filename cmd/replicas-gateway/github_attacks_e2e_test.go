@@ -6,8 +6,7 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net/url"
+	"net/http"
 	"testing"
 	"time"
 
@@ -121,11 +120,9 @@ func TestAdminLinkAndOAuthMove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ans := f.apiAs(t, domToken, "POST", "/api/v1/me/identities/github/link", "")
-	u, _ := url.Parse(fmt.Sprint(ans["url"]))
 	f.g.github.AddCode("code-pub-callback", "pub", "http://gateway.test/oauth/github/callback")
-	if code, ans := f.apiAs(t, domToken, "GET", "/oauth/github/callback?"+url.Values{"state": {u.Query().Get("state")}, "code": {"code-pub-callback"}}.Encode(), ""); code != 200 {
-		t.Fatalf("OAuth relink = %d %v", code, ans)
+	if code, confirmed := f.relink(t, domToken, "code-pub-callback"); code != 200 || confirmed != http.StatusSeeOther {
+		t.Fatalf("OAuth relink = %d, confirmation %d", code, confirmed)
 	}
 	if l := f.linkOf(t, "dom@acme.dev"); l.GitHubID != 501 || l.LinkedVia != "oauth" {
 		t.Fatalf("OAuth proof did not move the account: %+v", l)
@@ -289,11 +286,12 @@ func TestPendingNeedsOAuthLink(t *testing.T) {
 		t.Fatalf("second redirect without code = %d %v", code, ans)
 	}
 	// The admin proves the account by OAuth: the pending connect completes.
-	_, ans := f.api(t, "POST", "/api/v1/me/identities/github/link", "")
-	u, _ := url.Parse(fmt.Sprint(ans["url"]))
 	f.g.github.AddCode("code-boss-relink", "boss", "http://gateway.test/oauth/github/callback")
-	if code, ans := f.api(t, "GET", "/oauth/github/callback?"+url.Values{"state": {u.Query().Get("state")}, "code": {"code-boss-relink"}}.Encode(), ""); code != 200 || ans["linked_via"] != "oauth" {
-		t.Fatalf("OAuth relink = %d %v", code, ans)
+	if code, confirmed := f.relink(t, f.token, "code-boss-relink"); code != 200 || confirmed != http.StatusSeeOther {
+		t.Fatalf("OAuth relink = %d, confirmation %d", code, confirmed)
+	}
+	if l := f.linkOf(t, "admin@example.com"); l.LinkedVia != "oauth" || l.GitHubID != 500 {
+		t.Fatalf("OAuth relink = %+v", l)
 	}
 	if code, ans := f.setup(t, 77, f.connectState(t), ""); code != 200 || ans["bound"] != true || f.boundOrg(t, 77) != f.orgID {
 		t.Fatalf("redirect after OAuth proof = %d %v", code, ans)

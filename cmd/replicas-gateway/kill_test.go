@@ -198,8 +198,8 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 				mu.Unlock()
 				if n == killAfter {
 					killOnce.Do(func() {
+						close(killed) // first: a sender whose request dies with the process must know why
 						_ = first.cmd.Process.Signal(syscall.SIGKILL)
-						close(killed)
 					})
 				}
 			}

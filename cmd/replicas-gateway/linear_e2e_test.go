@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -235,23 +236,32 @@ func TestLinearOAuthConnectAndRefresh(t *testing.T) {
 	env["LINEAR_WEBHOOK_SECRET"], env["LINEAR_API_URL"] = "lin-secret", fake.URL
 	env["LINEAR_CLIENT_ID"], env["LINEAR_CLIENT_SECRET"] = "lin-client", "lin-client-secret"
 	g := startGateway(t, env)
-	orgID, _ := seed(t, g, true)
-	adminToken := adaToken(t, g, orgID, adminOf(t, g, orgID))
-	code, ans := post2(t, "POST", g.url+"/api/v1/orgs/"+orgID+"/integrations/linear/connect", map[string]string{"Authorization": "Bearer " + adminToken}, "")
-	link := fmt.Sprint(ans["url"])
-	if code != 200 || !strings.Contains(link, "actor=app") || !strings.Contains(link, "app:assignable") || !strings.HasPrefix(link, fake.URL+"/oauth/authorize") {
-		t.Fatalf("connect = %d %v", code, ans)
+	seed(t, g, true)
+	// The admin connects from their browser session.
+	w := newWebClient(t, g.url)
+	w.signIn(t, g, "admin@example.com")
+	code, link, body := w.post(t, "/workspaces", "/settings/integrations/linear/connect", nil)
+	if code != http.StatusSeeOther || !strings.Contains(link, "actor=app") || !strings.Contains(link, "app:assignable") || !strings.HasPrefix(link, fake.URL+"/oauth/authorize") {
+		t.Fatalf("connect = %d %s %s", code, link, body)
 	}
 	u, _ := url.Parse(link)
 	fake.AddCode("lin-code")
-	callback := func(state string) (int, map[string]any) {
-		return getJSON(t, g.url+"/oauth/linear/callback?"+url.Values{"state": {state}, "code": {"lin-code"}}.Encode(), "")
+	callback := func(w *webClient, state string) (int, string) {
+		code, _, body := w.get(t, "/oauth/linear/callback?"+url.Values{"state": {state}, "code": {"lin-code"}}.Encode())
+		return code, body
 	}
-	code, conn := callback(u.Query().Get("state"))
-	if code != 200 || conn["app_user_id"] != appUser || conn["organization_id"] != linOrg || conn["token_kind"] != "oauth" {
-		t.Fatalf("callback = %d %v", code, conn)
+	// Opened in another browser session, the callback changes nothing.
+	if code, body := callback(newWebClient(t, g.url), u.Query().Get("state")); code != 400 || !strings.Contains(body, "invalid_state") {
+		t.Fatalf("callback in another session = %d %s", code, body)
 	}
-	if code, _ := callback(u.Query().Get("state")); code != 400 {
+	if code, body := callback(w, u.Query().Get("state")); code != 200 || !strings.Contains(body, "Linear organization "+linOrg+" is connected") {
+		t.Fatalf("callback = %d %s", code, body)
+	}
+	conn, err := g.app.linear.Store().ByOrg(context.Background(), g.app.db, orgIDOf(t, g, "acme"))
+	if err != nil || conn.AppUserID != appUser || conn.OrganizationID != linOrg || conn.TokenKind != "oauth" {
+		t.Fatalf("connection = %+v, %v", conn, err)
+	}
+	if code, _ := callback(w, u.Query().Get("state")); code != 400 {
 		t.Fatalf("reused state = %d", code)
 	}
 	// The access token is about to expire.
@@ -274,6 +284,16 @@ func TestLinearOAuthConnectAndRefresh(t *testing.T) {
 	if dump != 1 {
 		t.Fatal("refreshed tokens not stored")
 	}
+}
+
+// orgIDOf is the id of the org with slug.
+func orgIDOf(t *testing.T, g *gw, slug string) string {
+	t.Helper()
+	o, err := g.app.identity.OrgBySlug(context.Background(), g.app.db, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.ID
 }
 
 func adminOf(t *testing.T, g *gw, orgID string) string {

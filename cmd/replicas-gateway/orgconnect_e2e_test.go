@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -22,6 +23,11 @@ type connectFixture struct {
 	users    map[string]string
 	boss     githubtest.User
 	orgInsts githubtest.Installation
+	// browsers are signed-in browser sessions by API token (the same
+	// person, in the token's org); byState is the browser that started a
+	// flow, where its callback must arrive.
+	browsers map[string]*webClient
+	byState  map[string]*webClient
 }
 
 func newConnectFixture(t *testing.T) *connectFixture {
@@ -35,7 +41,8 @@ func newConnectFixture(t *testing.T) *connectFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &connectFixture{g: g, orgID: org.ID, adminID: admin.ID, token: tok, users: map[string]string{}}
+	f := &connectFixture{g: g, orgID: org.ID, adminID: admin.ID, token: tok, users: map[string]string{},
+		browsers: map[string]*webClient{}, byState: map[string]*webClient{}}
 	for _, email := range []string{"pub@example.com", "dom@acme.dev", "ann@example.com"} {
 		u, err := a.identity.EnsureUser(ctx, a.db, email, "")
 		if err != nil {
@@ -99,13 +106,50 @@ func (f *connectFixture) connectState(t *testing.T) string {
 	return f.connectStateAs(t, f.orgID, f.token)
 }
 
-// connectStateAs starts a connect of orgID by the admin holding token.
+// browser is a browser session signed in as the person behind token, looking
+// at the token's org.
+func (f *connectFixture) browser(t *testing.T, token string) *webClient {
+	t.Helper()
+	if w, ok := f.browsers[token]; ok {
+		return w
+	}
+	p, err := f.g.app.identity.Authenticate(context.Background(), f.g.app.db, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWebClient(t, f.g.url)
+	w.signIn(t, f.g, p.Email)
+	if code, _, body := w.post(t, "/workspaces", "/session/org", url.Values{"org": {p.OrgID}}); code != http.StatusSeeOther {
+		t.Fatalf("switch org: %d %s", code, body)
+	}
+	f.browsers[token] = w
+	return w
+}
+
+// startFlow posts a page form that starts an OAuth flow and returns the
+// provider URL it leads to; the flow's state is remembered with its browser.
+func (f *connectFixture) startFlow(t *testing.T, w *webClient, path string) *url.URL {
+	t.Helper()
+	code, loc, body := w.post(t, "/workspaces", path, nil)
+	u, err := url.Parse(loc)
+	if code != http.StatusSeeOther || err != nil || u.Query().Get("state") == "" {
+		t.Fatalf("%s = %d %s %s", path, code, loc, body)
+	}
+	f.byState[u.Query().Get("state")] = w
+	return u
+}
+
+// connectStateAs starts a connect of orgID by the admin holding token (in
+// their browser) and returns the state from the install URL.
 func (f *connectFixture) connectStateAs(t *testing.T, orgID, token string) string {
 	t.Helper()
-	code, ans := f.apiAs(t, token, "POST", "/api/v1/orgs/"+orgID+"/integrations/github/connect", "")
-	u, err := url.Parse(fmt.Sprint(ans["url"]))
-	if code != 200 || err != nil || !strings.Contains(u.Path, "/apps/tryreplicas/installations/new") {
-		t.Fatalf("connect = %d %v", code, ans)
+	w := f.browser(t, token)
+	if code, _, body := w.post(t, "/workspaces", "/session/org", url.Values{"org": {orgID}}); code != http.StatusSeeOther {
+		t.Fatalf("switch org: %d %s", code, body)
+	}
+	u := f.startFlow(t, w, "/settings/integrations/github/connect")
+	if !strings.Contains(u.Path, "/apps/tryreplicas/installations/new") {
+		t.Fatalf("connect = %s", u)
 	}
 	return u.Query().Get("state")
 }
@@ -115,22 +159,65 @@ func (f *connectFixture) setup(t *testing.T, installation int64, state, code str
 	return f.setupAction(t, "install", installation, state, code)
 }
 
-// setupAction is GitHub's redirect to the setup URL with setup_action.
+var errCodeRE = regexp.MustCompile(`Error \d+ · <code>([a-z_]+)</code>`)
+
+// pageOutcome reads what a result or error page says: "error" (the error
+// code), "bound" and "pending".
+func pageOutcome(body string) map[string]any {
+	out := map[string]any{"bound": strings.Contains(body, "<h1>GitHub connected</h1>"), "pending": strings.Contains(body, "<h1>GitHub connection pending</h1>")}
+	if m := errCodeRE.FindStringSubmatch(body); m != nil {
+		out["error"] = m[1]
+	}
+	return out
+}
+
+// setupAction is GitHub's redirect to the setup URL with setup_action, in
+// the browser that started the connect (a fresh one for a state no browser
+// started).
 func (f *connectFixture) setupAction(t *testing.T, action string, installation int64, state, code string) (int, map[string]any) {
 	t.Helper()
 	q := url.Values{"installation_id": {fmt.Sprint(installation)}, "setup_action": {action}, "state": {state}}
 	if code != "" {
 		q.Set("code", code)
 	}
-	req, _ := http.NewRequest("GET", f.g.url+"/github/setup?"+q.Encode(), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	w, ok := f.byState[state]
+	if !ok {
+		w = newWebClient(t, f.g.url)
 	}
-	defer resp.Body.Close()
-	out := map[string]any{}
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	status, _, body := w.get(t, "/github/setup?"+q.Encode())
+	return status, pageOutcome(body)
+}
+
+// relink runs the relink flow in the browser of token: start, GitHub's
+// callback with githubCode, and the confirmation. It returns the status of
+// the callback page and of the confirmation post (0 when no confirmation
+// was offered).
+func (f *connectFixture) relink(t *testing.T, token, githubCode string) (int, int) {
+	t.Helper()
+	w := f.browser(t, token)
+	u := f.startFlow(t, w, "/settings/user/github/relink")
+	if u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("code_challenge") == "" || !strings.HasSuffix(u.Path, "/login/oauth/authorize") {
+		t.Fatalf("relink url = %s", u)
+	}
+	return f.finishRelink(t, w, u.Query().Get("state"), githubCode)
+}
+
+var confirmRE = regexp.MustCompile(`name="confirm" value="([^"]+)"`)
+
+// finishRelink is GitHub's redirect to the callback in browser w, then the
+// confirmation when the page offers one.
+func (f *connectFixture) finishRelink(t *testing.T, w *webClient, state, githubCode string) (int, int) {
+	t.Helper()
+	status, _, body := w.get(t, "/oauth/github/callback?"+url.Values{"state": {state}, "code": {githubCode}}.Encode())
+	m := confirmRE.FindStringSubmatch(body)
+	if status != http.StatusOK || m == nil {
+		return status, 0
+	}
+	if !strings.Contains(body, "Link GitHub account @") {
+		t.Fatalf("confirmation page: %s", body)
+	}
+	code, _, _ := w.post(t, "/workspaces", "/settings/user/github/confirm", url.Values{"confirm": {m[1]}})
+	return status, code
 }
 
 func (f *connectFixture) installationWebhook(t *testing.T, id int64, senderID int64, senderLogin string) {
@@ -278,14 +365,17 @@ func TestRelinkAndAdminLink(t *testing.T) {
 	t.Parallel()
 	f := newConnectFixture(t)
 	f.g.github.AddUser(githubtest.User{ID: 777, Login: "newme"}, "code-newme")
-	code, ans := f.api(t, "POST", "/api/v1/me/identities/github/link", "")
-	u, _ := url.Parse(fmt.Sprint(ans["url"]))
-	if code != 200 || u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("code_challenge") == "" || !strings.HasSuffix(u.Path, "/login/oauth/authorize") {
-		t.Fatalf("link url = %d %v", code, ans)
+	w := f.browser(t, f.token)
+	u := f.startFlow(t, w, "/settings/user/github/relink")
+	if u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("code_challenge") == "" || !strings.HasSuffix(u.Path, "/login/oauth/authorize") {
+		t.Fatalf("link url = %s", u)
 	}
 	state := u.Query().Get("state")
 	callback := func(state, code string) int {
-		c, _ := f.api(t, "GET", "/oauth/github/callback?"+url.Values{"state": {state}, "code": {code}}.Encode(), "")
+		c, confirmed := f.finishRelink(t, w, state, code)
+		if c == http.StatusOK && confirmed != http.StatusSeeOther {
+			return confirmed
+		}
 		return c
 	}
 	if c := callback("st_x."+strings.Repeat("0", 64), "code-newme"); c != 400 {
@@ -313,7 +403,7 @@ func TestRelinkAndAdminLink(t *testing.T) {
 		t.Fatalf("identities = %d %v", code, ids)
 	}
 	// Admin links Pub by login (resolved to the numeric id) and by id.
-	code, ans = f.api(t, "PUT", "/api/v1/orgs/"+f.orgID+"/members/"+f.users["pub@example.com"]+"/identities/github", `{"login":"pub"}`)
+	code, ans := f.api(t, "PUT", "/api/v1/orgs/"+f.orgID+"/members/"+f.users["pub@example.com"]+"/identities/github", `{"login":"pub"}`)
 	if code != 200 || ans["github_id"] != float64(501) || ans["linked_via"] != "admin" {
 		t.Fatalf("admin link by login = %d %v", code, ans)
 	}

@@ -154,12 +154,13 @@ func TestAdminLoginLink(t *testing.T) {
 		t.Fatalf("login-link: %v: %s", err, errOut.String())
 	}
 	link := strings.TrimSpace(out.String())
-	if !strings.Contains(link, "/api/v1/login-links/rpk_") || strings.Contains(link, "\n") {
+	if !strings.Contains(link, "/login/link/rpk_") || strings.Contains(link, "\n") {
 		t.Fatalf("login link = %q", link)
 	}
 	base, stop := startServe(t, mustConfig(t, getenv))
 	defer stop()
-	_, path, _ := strings.Cut(link, "/api/v1/")
+	_, token, _ := strings.Cut(link, "/login/link/")
+	path := "login-links/" + token + "/redeem"
 	redeem := func() (int, map[string]any) {
 		resp, err := http.Post(base+"/api/v1/"+path, "application/json", nil)
 		if err != nil {

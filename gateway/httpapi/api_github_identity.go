@@ -1,6 +1,7 @@
-// GitHub org connect and account links: the connect URL, GitHub's setup
-// redirect, disconnecting an installation, manual relinking (OAuth with
-// PKCE), the caller's identities, and admin links by login.
+// GitHub installations and account links: disconnecting an installation,
+// the caller's identities, unlinking, and admin links by login. The OAuth
+// flows (org connect, relink, sign-in) start and end in the browser pages,
+// bound to the browser session: a bearer token cannot start them.
 
 package httpapi
 
@@ -17,58 +18,18 @@ import (
 	"github.com/tryreplicas/gateway/integrations/github"
 )
 
-// GitHubConnect runs the GitHub connect and relink flows (github.App).
+// GitHubConnect manages installations and admin links (github.App).
 type GitHubConnect interface {
-	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
-	Setup(ctx context.Context, r github.SetupRequest) (github.SetupResult, error)
 	Disconnect(ctx context.Context, orgID, adminID string, installationID int64) error
-	RelinkURL(ctx context.Context, orgID, userID string) (string, error)
-	Callback(ctx context.Context, state, code string) (identity.GitHubLink, error)
 	LinkMember(ctx context.Context, r github.MemberLink) (identity.GitHubLink, error)
 }
 
 func (s *Server) githubIdentityRoutes(r *gin.Engine, user *gin.RouterGroup) {
-	r.GET("/github/setup", s.h(s.githubSetup))
-	r.GET("/oauth/github/callback", s.h(s.githubCallback))
-	user.POST("/orgs/:org/integrations/github/connect", s.h(s.githubConnect))
 	user.DELETE("/orgs/:org/integrations/github/installations/:id", s.h(s.githubDisconnect))
 	user.GET("/me/identities", s.h(s.myIdentities))
-	user.POST("/me/identities/github/link", s.h(s.githubRelink))
 	user.DELETE("/me/identities/github", s.h(s.unlinkMine))
 	user.PUT("/orgs/:org/members/:user/identities/github", s.h(s.adminLink))
 	user.DELETE("/orgs/:org/members/:user/identities/github", s.h(s.adminUnlink))
-}
-
-func (s *Server) githubConnect(c *gin.Context) error {
-	p, err := orgCaller(c, true)
-	if err != nil {
-		return err
-	}
-	if !p.IsUser() {
-		return identity.ErrNoUser // the proof of an install or connect is a person's
-	}
-	url, err := s.Connect.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"url": url})
-	return nil
-}
-
-func (s *Server) githubSetup(c *gin.Context) error {
-	id, err := strconv.ParseInt(queryParam(c, "installation_id"), 10, 64)
-	if err != nil {
-		return errs.Invalid("installation_id must be a number")
-	}
-	if a := queryParam(c, "setup_action"); a != "install" && a != "update" {
-		return errs.Invalid("setup_action must be install or update")
-	}
-	res, err := s.Connect.Setup(c.Request.Context(), github.SetupRequest{InstallationID: id, Action: queryParam(c, "setup_action"), State: queryParam(c, "state"), Code: queryParam(c, "code")})
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, res)
-	return nil
 }
 
 func (s *Server) githubDisconnect(c *gin.Context) error {
@@ -84,25 +45,6 @@ func (s *Server) githubDisconnect(c *gin.Context) error {
 		return err
 	}
 	c.Status(http.StatusNoContent)
-	return nil
-}
-
-func (s *Server) githubRelink(c *gin.Context) error {
-	p := principal(c)
-	url, err := s.Connect.RelinkURL(c.Request.Context(), p.OrgID, p.UserID)
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"url": url})
-	return nil
-}
-
-func (s *Server) githubCallback(c *gin.Context) error {
-	link, err := s.Connect.Callback(c.Request.Context(), queryParam(c, "state"), queryParam(c, "code"))
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, identityView(link))
 	return nil
 }
 

@@ -1,6 +1,6 @@
-// Connecting Linear: the OAuth install as an app actor (connect URL and
-// callback), a token directly, disconnecting, and the team → repository
-// mapping.
+// Connecting Linear with a token, disconnecting, and the team → repository
+// mapping. The OAuth install starts and ends in the browser pages, bound to
+// the browser session.
 
 package httpapi
 
@@ -10,15 +10,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/linear"
 )
 
 // LinearConnections manages an org's Linear connection.
 type LinearConnections interface {
 	ConnectToken(ctx context.Context, orgID, organizationID, token, appUserID, by string) (linear.Connection, error)
-	ConnectURL(ctx context.Context, orgID, adminID string) (string, error)
-	Callback(ctx context.Context, state, code string) (linear.Connection, error)
 	MapTeam(ctx context.Context, orgID, team, repo string) error
 	Connection(ctx context.Context, orgID string) (linear.Connection, error)
 	Disconnect(ctx context.Context, orgID string) error
@@ -28,8 +25,6 @@ func (s *Server) linearRoutes(root *gin.Engine, r *gin.RouterGroup) {
 	if s.Linear == nil {
 		return
 	}
-	r.POST("/orgs/:org/integrations/linear/connect", s.h(s.linearConnectURL))
-	root.GET("/oauth/linear/callback", s.h(s.linearCallback))
 	r.PUT("/orgs/:org/integrations/linear", s.h(s.connectLinear))
 	r.DELETE("/orgs/:org/integrations/linear", s.h(s.disconnectLinear))
 	r.PUT("/orgs/:org/integrations/linear/teams/:team", s.h(s.mapLinearTeam))
@@ -85,30 +80,5 @@ func (s *Server) mapLinearTeam(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, gin.H{"team": c.Param("team"), "repository": req.Repository})
-	return nil
-}
-
-func (s *Server) linearConnectURL(c *gin.Context) error {
-	p, err := orgCaller(c, true)
-	if err != nil {
-		return err
-	}
-	if !p.IsUser() {
-		return identity.ErrNoUser // the proof of an install or connect is a person's
-	}
-	url, err := s.Linear.ConnectURL(c.Request.Context(), p.OrgID, p.UserID)
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, gin.H{"url": url})
-	return nil
-}
-
-func (s *Server) linearCallback(c *gin.Context) error {
-	conn, err := s.Linear.Callback(c.Request.Context(), queryParam(c, "state"), queryParam(c, "code"))
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, conn)
 	return nil
 }

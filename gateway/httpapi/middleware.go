@@ -68,7 +68,9 @@ func (s *Server) requestContext(c *gin.Context) {
 	start := time.Now()
 	c.Next()
 	route := c.FullPath()
-	if route == "" {
+	if route == "" && s.Pages != nil && !isAPIPath(c.Request.URL.Path) {
+		route = "pages" // never the path: page paths carry link tokens
+	} else if route == "" {
 		route = "unmatched"
 	}
 	elapsed := time.Since(start)

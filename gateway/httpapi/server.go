@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -54,6 +55,9 @@ type Deps struct {
 	// Connect runs GitHub org connect and account relinking.
 	Connect   GitHubConnect
 	Rechainer Rechainer
+	// Pages serves every path the API does not route (the browser pages);
+	// nil answers those 404 in JSON.
+	Pages http.Handler
 	// Activities records what running workspaces report doing.
 	Activities ActivityPoster
 	// Git mints workspaces' repository tokens (nil: not routed).
@@ -93,12 +97,24 @@ func New(d Deps) *Server {
 	s.engine.ContextWithFallback = true
 	s.engine.HandleMethodNotAllowed = true
 	s.engine.Use(s.requestContext, recoverJSON)
-	s.engine.NoRoute(func(c *gin.Context) { writeError(c, notFoundRoute) })
+	s.engine.NoRoute(func(c *gin.Context) {
+		if d.Pages != nil && !isAPIPath(c.Request.URL.Path) {
+			d.Pages.ServeHTTP(c.Writer, c.Request)
+			return
+		}
+		writeError(c, notFoundRoute)
+	})
 	s.engine.NoMethod(func(c *gin.Context) {
 		c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{Error: "method_not_allowed", Message: "method not allowed"})
 	})
 	s.routes()
 	return s
+}
+
+// isAPIPath reports whether path belongs to the JSON API (a 404 there is
+// JSON, never a page).
+func isAPIPath(path string) bool {
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/webhooks/")
 }
 
 // Handler is the root http.Handler.

@@ -45,11 +45,12 @@ func (a *App) userClient(ctx context.Context, tok *oauth2.Token) (*gh.Client, er
 }
 
 // ConnectURL starts an org connect: the App's install URL with a state.
-func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, error) {
+// The state is bound to the browser session that starts it.
+func (a *App) ConnectURL(ctx context.Context, orgID, adminID, sessionID string) (string, error) {
 	if a.cfg.AppSlug == "" {
 		return "", errs.New(errs.ErrUnprocessable, "not_configured", "GITHUB_APP_SLUG is not configured")
 	}
-	st, err := a.states.Issue(ctx, a.db, "github_install", oauthstate.State{OrgID: orgID, UserID: adminID})
+	st, err := a.states.Issue(ctx, a.db, "github_install", oauthstate.State{OrgID: orgID, UserID: adminID, SessionID: sessionID})
 	if err != nil {
 		return "", err
 	}
@@ -70,6 +71,9 @@ type SetupRequest struct {
 	Action         string // "install" or "update"
 	State          string
 	Code           string
+	// SessionID is the browser session the redirect arrived in; only the
+	// session that started the connect completes it.
+	SessionID string
 }
 
 // Setup handles GitHub's redirect after an install. The redirect's
@@ -83,7 +87,7 @@ func (a *App) Setup(ctx context.Context, r SetupRequest) (SetupResult, error) {
 	if r.Action == "update" {
 		return SetupResult{Message: fmt.Sprintf("installation %d was updated on GitHub; an update binds nothing, so nothing changed", r.InstallationID)}, nil
 	}
-	st, err := a.states.Consume(ctx, a.db, r.State, "github_install")
+	st, err := a.states.Consume(ctx, a.db, r.State, "github_install", r.SessionID)
 	if err != nil {
 		return SetupResult{}, err
 	}
@@ -279,20 +283,6 @@ func (a *App) Disconnect(ctx context.Context, orgID, adminID string, installatio
 	})
 }
 
-// RelinkURL starts a manual relink: GitHub's authorize URL with a state and
-// a PKCE S256 challenge.
-func (a *App) RelinkURL(ctx context.Context, orgID, userID string) (string, error) {
-	if a.cfg.ClientID == "" {
-		return "", errs.New(errs.ErrUnprocessable, "not_configured", "GITHUB_CLIENT_ID is not configured")
-	}
-	verifier := oauth2.GenerateVerifier()
-	st, err := a.states.Issue(ctx, a.db, "github_relink", oauthstate.State{OrgID: orgID, UserID: userID, Verifier: verifier})
-	if err != nil {
-		return "", err
-	}
-	return a.oauthConfig(a.callbackURL()).AuthCodeURL(st, oauth2.S256ChallengeOption(verifier)), nil
-}
-
 // setupURL is the org connect's redirect (GitHub's setup URL, the App's
 // first callback URL); codes of the connect flow are exchanged with it.
 func (a *App) setupURL() string {
@@ -301,33 +291,6 @@ func (a *App) setupURL() string {
 
 func (a *App) callbackURL() string {
 	return strings.TrimRight(a.cfg.PublicURL, "/") + "/oauth/github/callback"
-}
-
-// Callback proves ownership of a GitHub account and links it (moving it from
-// another user when needed; identity audits the move).
-func (a *App) Callback(ctx context.Context, signedState, code string) (identity.GitHubLink, error) {
-	st, err := a.states.Consume(ctx, a.db, signedState, "github_relink")
-	if err != nil {
-		return identity.GitHubLink{}, err
-	}
-	tok, err := a.oauthConfig(a.callbackURL()).Exchange(ctx, code, oauth2.VerifierOption(st.Verifier))
-	if err != nil {
-		return identity.GitHubLink{}, errs.New(errs.ErrInvalid, "bad_code", "GitHub did not accept the authorization code")
-	}
-	uc, err := a.userClient(ctx, tok)
-	if err != nil {
-		return identity.GitHubLink{}, err
-	}
-	me, _, err := uc.Users.Get(ctx, "")
-	if err != nil {
-		return identity.GitHubLink{}, fmt.Errorf("github: read the user: %w", err)
-	}
-	var link identity.GitHubLink
-	err = a.db.InTx(ctx, func(tx sqldb.Tx) (err error) {
-		link, err = a.ids.LinkGitHub(ctx, tx, identity.LinkRequest{UserID: st.UserID, GitHubID: me.GetID(), Login: me.GetLogin(), Via: identity.LinkedViaOAuth, ActorID: st.UserID, OrgID: st.OrgID})
-		return err
-	})
-	return link, err
 }
 
 // ResolveLogin finds the numeric id of a login through the API.

@@ -110,8 +110,8 @@ func (a *App) mentionPlan(ctx context.Context, m mention) (intake.Plan, error) {
 	link, err := a.ids.GitHubLinkByID(ctx, a.db, m.sender.GetID())
 	if errors.Is(err, identity.ErrNotFound) {
 		return a.refusal(m, inst.OrgID, "unknown_user", fmt.Sprintf(
-			"@%s I couldn't match your GitHub account to a Replicas user. Link it in Replicas user settings (`POST /api/v1/me/identities/github/link`), or ask an org admin to link it, then mention me again.",
-			m.sender.GetLogin())), nil
+			"@%s I couldn't match your GitHub account to a Replicas user. Open your Replicas User settings (%s/settings/user) and choose \"Link GitHub account\": signing in with GitHub there links this account to you. Or ask an org admin to link it. Then mention me again.",
+			m.sender.GetLogin(), strings.TrimRight(a.cfg.PublicURL, "/"))), nil
 	}
 	if err != nil {
 		return intake.Plan{}, err

@@ -103,7 +103,7 @@ func TestAcknowledgements(t *testing.T) {
 			t.Errorf("reaction paths %v", paths)
 		}
 		wants := []struct{ path, text string }{
-			{"/repos/Codertocat/Hello-World/issues/1/comments", "`POST /api/v1/me/identities/github/link`"},
+			{"/repos/Codertocat/Hello-World/issues/1/comments", "/settings/user"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not a member of the organization"},
 			{"/repos/Codertocat/Hello-World/issues/2/comments", "at least one coding agent must be configured"},
 			{"/repos/Codertocat/Hello-World/issues/1/comments", "not connected to a Replicas organization"},

@@ -64,7 +64,7 @@ func (a *App) trackingInterval() time.Duration {
 
 // pageURL is the workspace's page, where every link the gateway posts points.
 func (a *App) pageURL(workspaceID string) string {
-	return fmt.Sprintf("%s/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), workspaceID)
+	return launch.PageURL(a.cfg.PublicURL, workspaceID)
 }
 
 // trackTx records that ws's tracking comment and check run have something

@@ -180,9 +180,7 @@ func (s *Store) userEmail(ctx context.Context, q sqldb.Querier, userID string) (
 }
 
 // PageURL is the workspace's page in the gateway's web interface.
-func (s *Service) PageURL(id string) string {
-	return strings.TrimRight(s.GatewayURL, "/") + "/workspaces/" + id
-}
+func (s *Service) PageURL(id string) string { return PageURL(s.GatewayURL, id) }
 
 // author completes the trigger's author with its user id and email.
 func (s *Service) author(ctx context.Context, q sqldb.Querier, t Trigger) (Author, error) {

@@ -3,6 +3,8 @@ package launch
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
@@ -150,4 +152,11 @@ func (w Workspace) CredentialIDs() []string {
 		ids[i] = c.CredentialID
 	}
 	return ids
+}
+
+// PageURL is the address of a workspace's page, the one link the gateway
+// posts on GitHub and Linear: signed out it leads through sign-in, and it
+// shows the workspace only to its owner and the org's admins.
+func PageURL(publicURL, workspaceID string) string {
+	return strings.TrimRight(publicURL, "/") + "/workspaces/" + url.PathEscape(workspaceID)
 }

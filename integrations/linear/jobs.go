@@ -246,7 +246,7 @@ func (w *issueStartWorker) Work(ctx context.Context, job *river.Job[IssueStartAr
 
 // pageURL is the workspace's page, where every link the gateway posts points.
 func (a *App) pageURL(workspaceID string) string {
-	return fmt.Sprintf("%s/workspaces/%s", strings.TrimRight(a.cfg.PublicURL, "/"), workspaceID)
+	return launch.PageURL(a.cfg.PublicURL, workspaceID)
 }
 
 // ReportTx tells a Linear-triggered workspace's session (or, without one,

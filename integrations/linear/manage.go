@@ -11,3 +11,8 @@ func (a *App) Connection(ctx context.Context, orgID string) (Connection, error) 
 func (a *App) Disconnect(ctx context.Context, orgID string) error {
 	return a.store.Disconnect(ctx, a.db, orgID)
 }
+
+// TeamMappings lists the org's Linear team → repository mappings.
+func (a *App) TeamMappings(ctx context.Context, orgID string) ([]TeamMapping, error) {
+	return a.store.TeamRepositories(ctx, a.db, orgID)
+}

@@ -38,11 +38,12 @@ func (a *App) oauthConfig() *oauth2.Config {
 }
 
 // ConnectURL starts the OAuth install for an org.
-func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, error) {
+// The state is bound to the browser session that starts it.
+func (a *App) ConnectURL(ctx context.Context, orgID, adminID, sessionID string) (string, error) {
 	if a.cfg.ClientID == "" {
 		return "", errs.New(errs.ErrUnprocessable, "not_configured", "LINEAR_CLIENT_ID is not configured")
 	}
-	st, err := a.states.Issue(ctx, a.db, "linear_install", oauthstate.State{OrgID: orgID, UserID: adminID})
+	st, err := a.states.Issue(ctx, a.db, kindInstall, oauthstate.State{OrgID: orgID, UserID: adminID, SessionID: sessionID})
 	if err != nil {
 		return "", err
 	}
@@ -50,9 +51,10 @@ func (a *App) ConnectURL(ctx context.Context, orgID, adminID string) (string, er
 	return strings.Replace(u, url.QueryEscape(Scopes), Scopes, 1), nil
 }
 
-// Callback finishes the install: code → tokens → viewer → connection.
-func (a *App) Callback(ctx context.Context, signedState, code string) (Connection, error) {
-	st, err := a.states.Consume(ctx, a.db, signedState, "linear_install")
+// Callback finishes the install: code → tokens → viewer → connection. Only
+// the browser session that started the connect completes it.
+func (a *App) Callback(ctx context.Context, signedState, code, sessionID string) (Connection, error) {
+	st, err := a.states.Consume(ctx, a.db, signedState, kindInstall, sessionID)
 	if err != nil {
 		return Connection{}, err
 	}
@@ -155,4 +157,90 @@ func (a *App) refresh(ctx context.Context, orgID string) (Connection, error) {
 		return Connection{}, err
 	}
 	return a.store.ByOrg(ctx, a.db, orgID)
+}
+
+// State kinds of the Linear browser flows.
+const (
+	kindInstall = "linear_install"
+	kindSignIn  = "linear_signin"
+)
+
+// ErrNoUserForEmail: the Linear account's email belongs to no Replicas user.
+var ErrNoUserForEmail = errs.New(errs.ErrNotFound, "linear_user_unknown",
+	"no Replicas user has the email of this Linear account: ask an admin of your org for an invitation")
+
+// SignInURL starts "Sign in with Linear" (a user actor, read scope) in a
+// (signed-out) browser session.
+func (a *App) SignInURL(ctx context.Context, sessionID string) (string, error) {
+	if a.cfg.ClientID == "" {
+		return "", errs.New(errs.ErrUnprocessable, "not_configured", "LINEAR_CLIENT_ID is not configured")
+	}
+	st, err := a.states.Issue(ctx, a.db, kindSignIn, oauthstate.State{SessionID: sessionID})
+	if err != nil {
+		return "", err
+	}
+	cfg := a.oauthConfig()
+	cfg.Scopes = []string{"read"}
+	return cfg.AuthCodeURL(st, oauth2.SetAuthURLParam("actor", "user")), nil
+}
+
+// SignedIn is a finished Linear sign-in: the new session's cookie token.
+type SignedIn struct {
+	Cookie  string
+	Session identity.Session
+	Email   string
+}
+
+// CallbackResult is what Linear's redirect to /oauth/linear/callback did:
+// exactly one of Connection (an org connect) and SignedIn is set.
+type CallbackResult struct {
+	Connection *Connection
+	SignedIn   *SignedIn
+}
+
+// BrowserCallback finishes the flow that the browser session sessionID
+// started: an org connect (Callback) or a sign-in, which finds the user by
+// the Linear account's email. A state of another session is refused.
+func (a *App) BrowserCallback(ctx context.Context, signedState, code, sessionID string) (CallbackResult, error) {
+	c, err := a.Callback(ctx, signedState, code, sessionID)
+	if err == nil {
+		return CallbackResult{Connection: &c}, nil
+	}
+	if !errors.Is(err, oauthstate.ErrBad) {
+		return CallbackResult{}, err
+	}
+	st, err := a.states.Consume(ctx, a.db, signedState, kindSignIn, sessionID)
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	tok, err := a.oauthConfig().Exchange(ctx, code)
+	if err != nil {
+		return CallbackResult{}, errs.New(errs.ErrInvalid, "bad_code", "Linear did not accept the authorization code")
+	}
+	client := a.rawClient(Connection{TokenKind: "oauth", token: tok.AccessToken})
+	v, err := Viewer(ctx, client)
+	if err != nil {
+		return CallbackResult{}, fmt.Errorf("linear: read viewer: %w", err)
+	}
+	u, err := UserEmail(ctx, client, v.Viewer.Id)
+	if err != nil {
+		return CallbackResult{}, fmt.Errorf("linear: read the viewer's email: %w", err)
+	}
+	email := u.User.Email
+	out := &SignedIn{Email: email}
+	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		user, err := a.ids.UserByEmail(ctx, tx, email)
+		if errors.Is(err, identity.ErrNotFound) || email == "" {
+			return ErrNoUserForEmail
+		}
+		if err != nil {
+			return err
+		}
+		out.Cookie, out.Session, err = a.ids.SignInTx(ctx, tx, st.SessionID, user.ID, "", "linear")
+		return err
+	})
+	if err != nil {
+		return CallbackResult{}, err
+	}
+	return CallbackResult{SignedIn: out}, nil
 }

@@ -26,7 +26,7 @@ func oauthEnv(t *testing.T, db *sqldb.DB) *env {
 	e.app.cfg.ClientID, e.app.cfg.ClientSecret = "client", "client-secret"
 	e.app.cfg.AuthorizeURL = e.fake.URL + "/oauth/authorize"
 	e.app.states = oauthstate.New([]byte("state-key"))
-	link, err := e.app.ConnectURL(ctx, e.orgID, e.ada.ID)
+	link, err := e.app.ConnectURL(ctx, e.orgID, e.ada.ID, "ses_browser")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +40,16 @@ func oauthEnv(t *testing.T, db *sqldb.DB) *env {
 		t.Fatalf("authorize URL %s", link)
 	}
 	e.fake.AddCode("code-1")
-	c, err := e.app.Callback(ctx, q.Get("state"), "code-1")
+	// Another browser session cannot complete it, and leaves it usable.
+	if _, err := e.app.Callback(ctx, q.Get("state"), "code-1", "ses_other"); !errors.Is(err, oauthstate.ErrBad) {
+		t.Fatalf("callback in another session: %v", err)
+	}
+	c, err := e.app.Callback(ctx, q.Get("state"), "code-1", "ses_browser")
 	if err != nil || c.AppUserID != appUserID || c.OrganizationID != linearOrg || c.TokenKind != "oauth" {
 		t.Fatalf("callback %+v, %v", c, err)
 	}
 	e.fake.AddCode("code-2")
-	if _, err := e.app.Callback(ctx, q.Get("state"), "code-2"); err == nil {
+	if _, err := e.app.Callback(ctx, q.Get("state"), "code-2", "ses_browser"); err == nil {
 		t.Fatal("a used state was accepted again")
 	}
 	return e

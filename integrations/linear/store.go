@@ -268,3 +268,21 @@ func (s *Store) claimExplanation(ctx context.Context, q sqldb.Querier, key strin
 func (s *Store) PurgeExplanations(ctx context.Context, q sqldb.Querier, now time.Time) (int, error) {
 	return sqldb.PurgeClaims(ctx, q, "linear_explanations", now.Add(-24*time.Hour))
 }
+
+// TeamMapping is a Linear team (key or id) and the repository its issues use.
+type TeamMapping struct {
+	Team       string `json:"team"`
+	Repository string `json:"repository"`
+}
+
+// TeamRepositories lists an org's team mappings by team.
+func (s *Store) TeamRepositories(ctx context.Context, q sqldb.Querier, orgID string) ([]TeamMapping, error) {
+	rows, err := q.Query(ctx, `SELECT team_key, repository FROM linear_team_repositories WHERE org_id = $1 ORDER BY team_key`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("linear: team mappings: %w", err)
+	}
+	return sqldb.Collect(rows, func(r sqldb.Rows) (TeamMapping, error) {
+		var m TeamMapping
+		return m, r.Scan(&m.Team, &m.Repository)
+	})
+}

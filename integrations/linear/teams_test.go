@@ -37,5 +37,15 @@ func TestMapTeam(t *testing.T) {
 				t.Fatalf("after %s: WEB → %q, %v; want %q", tc.repo, got, err, tc.stored)
 			}
 		}
+		if err := e.app.MapTeam(ctx, e.orgID, "API", "acme/web"); err != nil {
+			t.Fatal(err)
+		}
+		list, err := e.app.TeamMappings(ctx, e.orgID)
+		if err != nil || len(list) != 2 || list[0] != (TeamMapping{"API", "acme/web"}) || list[1] != (TeamMapping{"WEB", "acme/web"}) {
+			t.Fatalf("mappings %+v, %v", list, err)
+		}
+		if list, err := e.app.TeamMappings(ctx, "org_other"); err != nil || len(list) != 0 {
+			t.Fatalf("another org's mappings %+v, %v", list, err)
+		}
 	})
 }

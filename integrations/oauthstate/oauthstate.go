@@ -32,6 +32,11 @@ type State struct {
 	OrgID    string
 	UserID   string
 	Verifier string
+	// SessionID is the browser session that started the flow; only a
+	// callback in that same session consumes the state.
+	SessionID string
+	// Data is what the flow keeps for its next step (JSON, no secrets).
+	Data string
 }
 
 // Store signs states with key.
@@ -49,23 +54,32 @@ func (s *Store) sign(id string) string {
 // Issue stores a state of kind and returns its signed form.
 func (s *Store) Issue(ctx context.Context, q sqldb.Querier, kind string, st State) (string, error) {
 	id := sqldb.NewID("st")
-	if _, err := q.Exec(ctx, `INSERT INTO oauth_states (id, kind, org_id, user_id, verifier, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, kind, st.OrgID, st.UserID, st.Verifier, time.Now().UTC().Add(TTL)); err != nil {
+	if st.SessionID == "" {
+		return "", fmt.Errorf("oauth state %s: no browser session to bind it to", kind)
+	}
+	if _, err := q.Exec(ctx, `INSERT INTO oauth_states (id, kind, org_id, user_id, verifier, session_id, data, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, kind, st.OrgID, st.UserID, st.Verifier, st.SessionID, st.Data, time.Now().UTC().Add(TTL)); err != nil {
 		return "", fmt.Errorf("oauth state: %w", err)
 	}
 	return id + "." + s.sign(id), nil
 }
 
 // Consume checks the signature and uses the state up; a second use fails.
-func (s *Store) Consume(ctx context.Context, q sqldb.Querier, signed, kind string) (State, error) {
+// Only the browser session that started the flow consumes it: in any other
+// session the state is ErrBad and stays unused, so the flow can still be
+// completed where it began.
+func (s *Store) Consume(ctx context.Context, q sqldb.Querier, signed, kind, sessionID string) (State, error) {
+	if sessionID == "" {
+		return State{}, ErrBad
+	}
 	id, sig, ok := strings.Cut(signed, ".")
 	if !ok || !hmac.Equal([]byte(sig), []byte(s.sign(id))) {
 		return State{}, ErrBad
 	}
 	now := time.Now().UTC()
-	var st State
-	err := q.QueryRow(ctx, `UPDATE oauth_states SET used_at = $1 WHERE id = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $1
-		RETURNING org_id, user_id, verifier`, now, id, kind).Scan(&st.OrgID, &st.UserID, &st.Verifier)
+	st := State{SessionID: sessionID}
+	err := q.QueryRow(ctx, `UPDATE oauth_states SET used_at = $1 WHERE id = $2 AND kind = $3 AND session_id = $4 AND used_at IS NULL AND expires_at > $1
+		RETURNING org_id, user_id, verifier, data`, now, id, kind, sessionID).Scan(&st.OrgID, &st.UserID, &st.Verifier, &st.Data)
 	if errors.Is(err, sqldb.ErrNoRows) {
 		return State{}, ErrBad
 	}

@@ -3,8 +3,11 @@ package strictoauth
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,16 +18,30 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/storage"
 )
 
 // ClientID is the public client the tests use.
 const ClientID = "agent-cli"
 
+// AccountID is the ChatGPT account the id tokens of the authorization code
+// grant name in their "https://api.openai.com/auth" claim.
+const AccountID = "acct_strict_0001"
+
+// Paths of the pages the authorization code flow uses, under the server's URL.
+// The token endpoint answers on every other path.
+const (
+	AuthorizePath    = "/oauth/authorize"
+	CodePagePath     = "/oauth/code/callback" // shows "code#state", as Claude's console page does
+	RedirectPagePath = "/auth/callback"       // stands for the CLI's localhost listener; nothing answers there
+)
+
 // Server is the strict token endpoint.
 type Server struct {
 	*httptest.Server
 	provider  fosite.OAuth2Provider
+	codes     atomic.Int64
 	refreshes atomic.Int64
 	intercept atomic.Pointer[func(Answer) bool]
 }
@@ -47,24 +64,115 @@ func (s *Server) Intercept(fn func(Answer) bool) {
 	s.intercept.Store(&fn)
 }
 
-// New starts the server.
+// New starts the server. Besides the password grant, its client may use the
+// authorization code grant with PKCE (S256 only, required) at AuthorizePath,
+// redirecting to CodePagePath or RedirectPagePath; the user is signed in and
+// consents at once. A grant whose scopes include openid gets an id token
+// carrying the OpenAI auth claim with AccountID. Every grant gets a refresh
+// token.
 func New() *Server {
+	s := &Server{}
+	s.Server = httptest.NewUnstartedServer(nil)
+	base := "http://" + s.Listener.Addr().String()
 	store := storage.NewMemoryStore()
 	store.Clients[ClientID] = &fosite.DefaultClient{
 		ID: ClientID, Public: true,
-		GrantTypes: []string{"password", "refresh_token"}, ResponseTypes: []string{"token"},
-		Scopes: []string{"offline", "offline_access"},
+		RedirectURIs:  []string{base + CodePagePath, base + RedirectPagePath},
+		GrantTypes:    []string{"password", "refresh_token", "authorization_code"},
+		ResponseTypes: []string{"token", "code"},
+		Scopes: []string{"offline", "offline_access", "openid", "profile", "email",
+			"org:create_api_key", "user:profile", "user:inference"},
 	}
 	store.Users["peter"] = storage.MemoryUserRelation{Username: "peter", Password: "secret"}
 	cfg := &fosite.Config{
-		AccessTokenLifespan:  time.Hour,
-		RefreshTokenLifespan: 24 * time.Hour,
-		GlobalSecret:         []byte("a-32-byte-global-secret-for-hmac"),
-		ScopeStrategy:        fosite.HierarchicScopeStrategy,
+		AccessTokenLifespan:   time.Hour,
+		RefreshTokenLifespan:  24 * time.Hour,
+		AuthorizeCodeLifespan: 10 * time.Minute,
+		GlobalSecret:          []byte("a-32-byte-global-secret-for-hmac"),
+		ScopeStrategy:         fosite.ExactScopeStrategy,
+		RefreshTokenScopes:    []string{}, // every grant gets a refresh token, as Claude's do
+		EnforcePKCE:           true,       // and only S256: plain stays disabled
+		IDTokenIssuer:         base,
 	}
-	s := &Server{provider: compose.ComposeAllEnabled(cfg, store, nil)}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.token))
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(fmt.Sprintf("strictoauth: %v", err))
+	}
+	s.provider = compose.ComposeAllEnabled(cfg, store, key)
+	mux := http.NewServeMux()
+	mux.HandleFunc(AuthorizePath, s.authorize)
+	mux.HandleFunc(CodePagePath, codePage)
+	mux.HandleFunc(RedirectPagePath, redirectPage)
+	mux.HandleFunc("/", s.token)
+	s.Config.Handler = mux
+	s.Start()
 	return s
+}
+
+// AuthorizeURL is the authorization endpoint; CodePageURL and RedirectURL are
+// the two registered redirect addresses.
+func (s *Server) AuthorizeURL() string { return s.URL + AuthorizePath }
+
+// CodePageURL is the redirect address whose page shows "code#state".
+func (s *Server) CodePageURL() string { return s.URL + CodePagePath }
+
+// RedirectURL is the redirect address standing for a CLI's local listener.
+func (s *Server) RedirectURL() string { return s.URL + RedirectPagePath }
+
+// Codes counts authorization code grants received.
+func (s *Server) Codes() int64 { return s.codes.Load() }
+
+func newSession() *openid.DefaultSession {
+	sess := openid.NewDefaultSession()
+	sess.Subject, sess.Username = "peter", "peter"
+	sess.Claims.Subject = "peter"
+	return sess
+}
+
+// authorize signs peter in, grants every requested scope and redirects with
+// a code, or redirects (or answers) with fosite's error.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := s.provider.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	for _, scope := range ar.GetRequestedScopes() {
+		ar.GrantScope(scope)
+	}
+	sess := newSession()
+	sess.Claims.AuthTime = time.Now().UTC()
+	if ar.GetGrantedScopes().Has("openid") {
+		sess.Claims.Add("https://api.openai.com/auth", map[string]any{"chatgpt_account_id": AccountID, "chatgpt_plan_type": "plus"})
+		sess.Claims.Add("email", "peter@example.com")
+	}
+	resp, err := s.provider.NewAuthorizeResponse(ctx, ar, sess)
+	if err != nil {
+		s.provider.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	s.provider.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// codePage shows what Claude's console shows after an authorization: the
+// code and the state joined by '#', for the person to paste.
+func codePage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if e := q.Get("error"); e != "" {
+		fmt.Fprintf(w, "<!doctype html><title>Error</title><p id=error>%s</p>", html.EscapeString(e))
+		return
+	}
+	fmt.Fprintf(w, "<!doctype html><title>Authentication code</title><p>Paste this into Replicas:</p><code id=code>%s</code>",
+		html.EscapeString(q.Get("code")+"#"+q.Get("state")))
+}
+
+// redirectPage stands for the CLI's local listener that is not running: the
+// browser only keeps the address.
+func redirectPage(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, "<!doctype html><title>Unable to connect</title><p>Nothing listens here. Copy this page's address.</p>")
 }
 
 // Refreshes counts refresh-token grants received.
@@ -86,8 +194,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == "refresh_token" {
-		s.refreshes.Add(1)
+	if err := r.ParseForm(); err == nil {
+		switch r.PostForm.Get("grant_type") {
+		case "refresh_token":
+			s.refreshes.Add(1)
+		case "authorization_code":
+			s.codes.Add(1)
+		}
 	}
 	fn := s.intercept.Load()
 	if fn == nil {
@@ -113,8 +226,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // answer processes the grant and writes fosite's answer.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	session := &fosite.DefaultSession{Subject: "peter"}
-	ar, err := s.provider.NewAccessRequest(ctx, r, session)
+	ar, err := s.provider.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		s.provider.WriteAccessError(ctx, w, ar, err)
 		return

@@ -56,6 +56,7 @@ type Server struct {
 	hooks         []HookDelivery
 	redelivered   []int64
 	repositories  map[int64][]string // installation id → full names it accesses
+	n             int                // codes minted by the authorize page
 	scoped        map[string]ScopedToken
 	gitRepos      map[string]string // lower-case owner/name → bare repository directory
 	gitRequests   []GitRequest
@@ -236,7 +237,7 @@ type Installation struct {
 
 // code is an OAuth code: the account it signs in and the redirect_uri of the
 // authorization that minted it ("" when the test does not care).
-type code struct{ login, redirectURI string }
+type code struct{ login, redirectURI, challenge string }
 
 // Membership is a user's membership of a GitHub organization, as
 // GET /user/memberships/orgs/{org} answers it.
@@ -320,6 +321,9 @@ func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveAuthorize(w, r) {
+		return
+	}
 	auth := r.Header.Get("Authorization")
 	if strings.HasPrefix(r.URL.Path, "/app/hook/deliveries") {
 		if err := s.checkJWT(strings.TrimPrefix(auth, "Bearer ")); err != nil {
@@ -562,6 +566,10 @@ func (s *Server) serveAccounts(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Content-Type", "application/json")
 		if !ok {
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code"})
+			return true
+		}
+		if c.challenge != "" && pkceS256(r.PostForm.Get("code_verifier")) != c.challenge {
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "bad_verification_code", "error_description": "The code_verifier does not match the code_challenge."})
 			return true
 		}
 		if redirect := r.PostForm.Get("redirect_uri"); redirect != "" && c.redirectURI != "" && redirect != c.redirectURI {

@@ -35,6 +35,8 @@ type Server struct {
 	refreshes int
 	rotation  map[string]string // live refresh token → its access token
 	n         int
+	userCodes map[string]string // OAuth code of a user authorization → Linear user id
+	viewers   map[string]string // Authorization header of a user token → Linear user id
 }
 
 // AddCode makes code exchangeable once at POST /oauth/token.
@@ -61,13 +63,17 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	issue := func() {
 		s.n++
 		access, refresh := fmt.Sprintf("lin_oauth_access_%d", s.n), fmt.Sprintf("lin_refresh_%d", s.n)
+		if user, ok := s.userCodes[r.PostForm.Get("code")]; ok && r.PostForm.Get("grant_type") == "authorization_code" {
+			delete(s.userCodes, r.PostForm.Get("code"))
+			s.viewers["Bearer "+access] = user
+		}
 		s.valid["Bearer "+access] = true
 		s.rotation[refresh] = access
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": access, "refresh_token": refresh, "token_type": "Bearer", "expires_in": 86399, "scope": "read,write"})
 	}
 	switch r.PostForm.Get("grant_type") {
 	case "authorization_code":
-		if !s.codes[r.PostForm.Get("code")] {
+		if !s.codes[r.PostForm.Get("code")] && s.userCodes[r.PostForm.Get("code")] == "" {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
 			return
@@ -94,7 +100,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // New starts a fake Linear that accepts the Authorization header auth.
 func New(auth, appUserID, organizationID string) *Server {
 	s := &Server{Auth: auth, AppUserID: appUserID, OrganizationID: organizationID, emails: map[string]string{}, attached: map[string][]string{}, changed: make(chan struct{}, 1000),
-		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}, links: map[string]string{}, states: map[string]string{}}
+		valid: map[string]bool{}, codes: map[string]bool{}, rotation: map[string]string{}, links: map[string]string{}, states: map[string]string{}, userCodes: map[string]string{}, viewers: map[string]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
 }
@@ -184,6 +190,9 @@ func (s *Server) Lookups() int {
 func (s *Server) Changed() <-chan struct{} { return s.changed }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveAuthorize(w, r) {
+		return
+	}
 	if r.URL.Path == "/oauth/token" {
 		s.token(w, r)
 		return
@@ -212,7 +221,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	switch req.OperationName {
 	case "Viewer":
-		data = map[string]any{"viewer": map[string]any{"id": s.AppUserID, "organization": map[string]any{"id": s.OrganizationID}}}
+		id := s.AppUserID
+		if user, ok := s.viewers[r.Header.Get("Authorization")]; ok {
+			id = user
+		}
+		data = map[string]any{"viewer": map[string]any{"id": id, "organization": map[string]any{"id": s.OrganizationID}}}
 	case "UserEmail":
 		s.lookups++
 		id, _ := vars["id"].(string)

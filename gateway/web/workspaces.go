@@ -1,0 +1,127 @@
+// The workspace pages: a member's own workspaces (an admin's: the org's),
+// and one workspace with its status, source, agent and credential chain in
+// plain words. Someone who may not see a workspace gets 404, as if it did
+// not exist.
+
+package web
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/integrations/launch"
+)
+
+func (s *Server) workspaceRoutes() {
+	if s.Workspaces == nil {
+		return
+	}
+	s.handle("GET /workspaces", Member, s.workspacesPage)
+	s.handle("GET /workspaces/{id}", SignedIn, s.workspacePage)
+}
+
+type workspaceRow struct {
+	launch.Workspace
+	SourceText string
+	SourceURL  string
+	ChainText  string
+}
+
+func row(w launch.Workspace, viewerID string) workspaceRow {
+	r := workspaceRow{Workspace: w, SourceURL: w.Source.URL, ChainText: ChainText(w.Agent, w.Chain, w.UserID == viewerID)}
+	switch {
+	case w.Source.GitHub != nil:
+		r.SourceText = fmt.Sprintf("GitHub pull request %s#%d (asked by @%s)", w.Source.GitHub.Repository, w.Source.GitHub.PullRequest, w.Source.GitHub.Sender)
+	case w.Source.Linear != nil:
+		r.SourceText = "Linear issue " + w.Source.Linear.Identifier
+	case w.Source.API != nil:
+		r.SourceText = "created through the API"
+	default:
+		r.SourceText = w.Source.Kind
+	}
+	if !strings.HasPrefix(r.SourceURL, "https://") && !strings.HasPrefix(r.SourceURL, "http://") {
+		r.SourceURL = "" // only web links become links
+	}
+	return r
+}
+
+// ChainText says a credential chain in plain words, without secrets: the
+// agent, then each credential's owner and method in the order they are
+// tried, e.g. "Claude: your OAuth → org API key → org Bedrock" (mine: the
+// viewer owns the personal credentials; otherwise they are the owner's).
+func ChainText(agent string, chain []launch.ChainEntry, mine bool) string {
+	name := map[string]string{"claude": "Claude", "codex": "Codex"}[agent]
+	if name == "" {
+		name = agent
+	}
+	if len(chain) == 0 {
+		return name + ": no credentials"
+	}
+	method := map[string]string{"oauth": "OAuth", "api_key": "API key", "bedrock": "Bedrock"}
+	parts := make([]string, len(chain))
+	for i, c := range chain {
+		owner := "org"
+		switch {
+		case c.Scope == "user" && mine:
+			owner = "your"
+		case c.Scope == "user":
+			owner = "owner's"
+		}
+		m := method[c.Method]
+		if m == "" {
+			m = c.Method
+		}
+		parts[i] = owner + " " + m
+	}
+	return name + ": " + strings.Join(parts, " → ")
+}
+
+type workspacesView struct {
+	Rows  []workspaceRow
+	Admin bool
+}
+
+func (s *Server) workspacesPage(p *Page) error {
+	list, err := s.Workspaces.List(p.R.Context(), p.Actor(), "", 100)
+	if err != nil {
+		return err
+	}
+	rows := make([]workspaceRow, len(list))
+	for i, w := range list {
+		rows[i] = row(w, p.Principal.UserID)
+	}
+	return p.Render("workspaces", "Workspaces", workspacesView{Rows: rows, Admin: p.Principal.IsAdmin()})
+}
+
+var errWorkspaceNotFound = errs.New(errs.ErrNotFound, "not_found", "There is no such workspace, or it is not yours to see.")
+
+// workspacePage shows a workspace to its owner and to the admins of its org,
+// in whichever of the caller's orgs it is (the link on a PR does not know
+// which org the browser is looking at).
+func (s *Server) workspacePage(p *Page) error {
+	id := p.R.PathValue("id")
+	w, err := s.Workspaces.Workspace(p.R.Context(), id, p.Actor())
+	if errors.Is(err, errs.ErrNotFound) {
+		orgs, oerr := s.Identity.OrgsOf(p.R.Context(), p.Principal.UserID)
+		if oerr != nil {
+			return oerr
+		}
+		for _, o := range orgs {
+			if o.ID == p.Principal.OrgID {
+				continue
+			}
+			if w, err = s.Workspaces.Workspace(p.R.Context(), id, launch.Actor{OrgID: o.ID, UserID: p.Principal.UserID, Admin: o.Role == "admin"}); err == nil {
+				break
+			}
+		}
+	}
+	if errors.Is(err, errs.ErrNotFound) {
+		return errWorkspaceNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return p.Render("workspace", "Workspace "+w.ID, row(w, p.Principal.UserID))
+}
