@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/tryreplicas/gateway/credstore"
@@ -70,10 +71,21 @@ func openApp(ctx context.Context, cfg Config, log *slog.Logger, queueOpts queue.
 	return a, nil
 }
 
-// Close ends the message long polls and releases the database.
+// Close ends the local workspace runners and the message long polls, and
+// releases the database.
 func (a *app) Close() {
-	a.launch.Close()
+	a.endWorkspaceCalls()
 	a.db.Close()
+}
+
+// endWorkspaceCalls ends the local workspace runners (they poll this
+// gateway) and answers every message long poll at once, so an HTTP
+// shutdown is not held up by them.
+func (a *app) endWorkspaceCalls() {
+	if c, ok := a.launcher.(interface{ Close() }); ok {
+		c.Close()
+	}
+	a.launch.Close()
 }
 
 // app is everything a running gateway holds.
@@ -88,6 +100,7 @@ type app struct {
 	creds    *credstore.Store
 	runtime  *credstore.Runtime
 	launch   *launch.Service
+	launcher launch.Launcher
 	activity *activity.Service
 	intake   *intake.Service
 	github   *github.App
@@ -131,14 +144,22 @@ func (e credentialEnv) Env(ctx context.Context, workspaceID string) (map[string]
 }
 
 // newLauncher picks the launcher of REPLICAS_LAUNCHER; none means dry runs.
-func newLauncher(cfg Config, env launch.CredentialEnv) launch.Launcher {
+func newLauncher(cfg Config, env launch.CredentialEnv, log *slog.Logger) (launch.Launcher, error) {
 	switch cfg.Launcher.Kind {
+	case "local":
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("REPLICAS_LAUNCHER=local: the gateway's executable: %w", err)
+		}
+		return &launch.LocalLauncher{Dir: filepath.Join(cfg.Database.DataDir, "workspaces"), Command: []string{exe, "workspace", "run"},
+			PassEnv: cfg.Launcher.PassEnv, Env: []string{"REPLICAS_IDLE_HIBERNATE=" + cfg.Launcher.IdleHibernate.String()},
+			PathPrefix: cfg.Launcher.agentPath, Log: log}, nil
 	case "http":
-		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret}
+		return &launch.HTTPLauncher{URL: cfg.Launcher.URL, Secret: cfg.Launcher.Secret}, nil
 	case "exec":
-		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env, PassEnv: cfg.Launcher.PassEnv}
+		return &launch.ExecLauncher{Command: cfg.Launcher.Command, Env: env, PassEnv: cfg.Launcher.PassEnv}, nil
 	default:
-		return &launch.DryRunLauncher{Dir: filepath.Join(cfg.Database.DataDir, "launches")}
+		return &launch.DryRunLauncher{Dir: filepath.Join(cfg.Database.DataDir, "launches")}, nil
 	}
 }
 
@@ -186,7 +207,12 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 	ghCfg := cfg.GitHub
 	ghCfg.StateKey = secret.Secret(keys.DeriveKey("github-oauth-state"))
 	a.github = github.New(ghCfg, db, a.identity, q, log)
-	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, newLauncher(cfg, credentialEnv{a}), cfg.HTTP.PublicURL, log)
+	launcher, err := newLauncher(cfg, credentialEnv{a}, log)
+	if err != nil {
+		return nil, err
+	}
+	a.launcher = launcher
+	a.launch = launch.NewService(db, q, chainResolver{a.creds}, a.github.Store(), keys, launcher, cfg.HTTP.PublicURL, log)
 	a.launch.TokenTTL = cfg.Workspaces.TokenTTL
 	a.intake = intake.NewService(db, q, a.launch, log)
 	a.intake.AddSource(a.github)
@@ -227,7 +253,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		WebhookMaxInflight: cfg.Limits.WebhookMaxInflight,
 		Webhooks:           map[string]httpapi.WebhookVerifier{"github": a.github, "linear": a.linear},
 		Deliveries:         a.intake, Workspaces: a.launch, Messages: a.launch, GitHub: a.github, Linear: a.linear,
-		Runtime: a.runtime, Rechainer: a.launch, Connect: a.github, PublicURL: cfg.HTTP.PublicURL, Activities: a.activity,
+		Runtime: a.runtime, Rechainer: a.launch, Git: a.github, Connect: a.github, PublicURL: cfg.HTTP.PublicURL, Activities: a.activity,
 	})
 	return a, nil
 }

@@ -86,6 +86,8 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		{[]string{"trigger", "linear-assign", "--url", base, "--secret", "lin-secret"}, `"status":"accepted"`},
 		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "/login/link/rpk_"},
 		{[]string{"help"}, "usage: replicas-gateway"},
+		// workspace run needs a launch; the local-launcher tests run it.
+		{[]string{"workspace", "help"}, "usage: replicas-gateway workspace run"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -65,6 +65,7 @@ var variables = []variable{
 	{"REPLICAS_WORKSPACE_TOKEN_TTL", "7d"},
 	{"REPLICAS_LAUNCHER_PASS_ENV", ""},
 	{"REPLICAS_LAUNCHER_COMMAND", ""},
+	{"REPLICAS_IDLE_HIBERNATE", "30m"},
 }
 
 // Linear's own OAuth pages. Any other LINEAR_API_URL (self-hosted, tests)
@@ -134,6 +135,12 @@ type LauncherConfig struct {
 	Secret  secret.Secret // REPLICAS_LAUNCHER_SECRET
 	Command string        // REPLICAS_LAUNCHER_COMMAND
 	PassEnv []string      // REPLICAS_LAUNCHER_PASS_ENV: names of the gateway's environment that exec commands also get
+	// IdleHibernate is how long a local workspace waits for a message
+	// before it hibernates (REPLICAS_IDLE_HIBERNATE, handed to the runner).
+	IdleHibernate time.Duration
+	// agentPath goes before PATH for local runners: the demo's and the
+	// tests' stand-in agents (never from the environment).
+	agentPath string
 }
 
 // WorkspacesConfig is the life of workspace tokens.
@@ -344,8 +351,15 @@ func (p *parser) launcher() LauncherConfig {
 		if l.Command == "" {
 			p.problem("REPLICAS_LAUNCHER_COMMAND", "is required with REPLICAS_LAUNCHER=exec")
 		}
+	case "local":
 	default:
-		p.problem("REPLICAS_LAUNCHER", "must be http or exec (or empty for dry runs), got %q", l.Kind)
+		p.problem("REPLICAS_LAUNCHER", "must be http, exec or local (or empty for dry runs), got %q", l.Kind)
+	}
+	v := p.env["REPLICAS_IDLE_HIBERNATE"]
+	if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+		p.problem("REPLICAS_IDLE_HIBERNATE", "must be a positive Go duration such as 30m, got %q", v)
+	} else {
+		l.IdleHibernate = d
 	}
 	return l
 }

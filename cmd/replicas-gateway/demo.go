@@ -69,16 +69,27 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	base := "http://" + ln.Addr().String()
 	ghSecret, linSecret := randomSecret(), randomSecret()
+	// Workspaces run on this machine with a stand-in agent that refuses
+	// Ada's own key (dry runs when git is missing).
+	adaKey := "sk-ant-api03-ada-demo-" + randomSecret()
+	agents, err := demoRunners(*dataDir, fakeGitHub, adaKey)
+	if err != nil {
+		return err
+	}
 	env := map[string]string{
 		"REPLICAS_DATA_DIR": *dataDir, "REPLICAS_ADDR": ln.Addr().String(), "REPLICAS_PUBLIC_URL": base,
 		"GITHUB_WEBHOOK_SECRET": ghSecret, "GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY": string(fakeGitHub.PrivateKey),
 		"GITHUB_APP_SLUG": "tryreplicas", "GITHUB_API_URL": fakeGitHub.URL + "/",
 		"LINEAR_WEBHOOK_SECRET": linSecret, "LINEAR_API_URL": fakeLinear.URL,
 	}
+	if agents != "" {
+		env["REPLICAS_LAUNCHER"], env["GITHUB_WEB_URL"] = "local", fakeGitHub.URL+"/"
+	}
 	cfg, err := LoadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		return errors.New(oneLine(err))
 	}
+	cfg.Launcher.agentPath = agents
 	logFile, err := os.OpenFile(filepath.Join(*dataDir, "gateway.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -97,11 +108,21 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	served := make(chan error, 1)
 	go func() { served <- a.server.Serve(serveCtx, ln, 5*time.Second) }()
+	go func() {
+		<-serveCtx.Done()
+		a.endWorkspaceCalls() // local runners poll the server: end them first
+	}()
 	fmt.Fprintf(stdout, "Replicas gateway demo on %s (embedded SQLite in %s, log in gateway.log)\n\n", base, *dataDir)
 
 	token, orgID, err := seedDemo(ctx, a, base, ghSecret)
 	if err != nil {
 		return err
+	}
+	if agents != "" {
+		if err := seedDemoUserKey(ctx, a, adaKey); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "Ada also has her own Claude API key, which the stand-in agent refuses.")
 	}
 	fmt.Fprintf(stdout, "Seeded org %q: admin@example.com (admin, API token below), ada@example.com (member,\n"+
 		"GitHub @Codertocat linked), an org Claude API key, GitHub App installations 1 (Codertocat/Hello-World)\n"+
@@ -140,8 +161,13 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		for i, c := range w.Chain {
 			chain[i] = c.Scope + "/" + c.Method
 		}
-		fmt.Fprintf(stdout, "  %s  %-8s from %-6s  %q\n      agent %s, chain [%s], repository %s@%s (installation %d)\n      dry-run launch request: %s\n",
-			w.ID, w.Status, w.Source.Kind, w.Task.Title, w.Agent, strings.Join(chain, " → "), w.Repository.FullName, w.Repository.Ref, w.InstallationID, w.LaunchFile)
+		fmt.Fprintf(stdout, "  %s  %-8s from %-6s  %q\n      agent %s, chain [%s], repository %s@%s (installation %d)\n",
+			w.ID, w.Status, w.Source.Kind, w.Task.Title, w.Agent, strings.Join(chain, " → "), w.Repository.FullName, w.Repository.Ref, w.InstallationID)
+		if w.DryRun {
+			fmt.Fprintf(stdout, "      dry-run launch request: %s\n", w.LaunchFile)
+		} else {
+			fmt.Fprintf(stdout, "      runs locally in %s\n", filepath.Join(*dataDir, "workspaces", w.ID))
+		}
 	}
 	waitAcks(ctx, fakeGitHub, fakeLinear)
 	fmt.Fprintln(stdout, "\nWhat the integrations said back:")
@@ -151,7 +177,11 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	for _, c := range fakeLinear.Comments() {
 		fmt.Fprintf(stdout, "  Linear comment: %s\n", c)
 	}
-	if err := demoFollowUp(ctx, a, stdout, base, ghSecret, mention, list); err != nil {
+	if agents == "" {
+		if err := demoFollowUp(ctx, a, stdout, base, ghSecret, mention, list); err != nil {
+			return err
+		}
+	} else if err := demoConversation(ctx, a, base, ghSecret, orgID, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nTry the API:\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/workspaces\n  curl -H 'Authorization: Bearer %s' %s/api/v1/orgs/%s/deliveries\n",
@@ -283,7 +313,7 @@ func waitLaunched(ctx context.Context, a *app, orgID string, n int) ([]launch.Wo
 		}
 		done := 0
 		for _, w := range list {
-			if w.Status == launch.StatusLaunched || w.Status == launch.StatusFailed {
+			if w.Status != launch.StatusQueued && w.Status != launch.StatusLaunching {
 				done++
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,6 +48,16 @@ const selfURL = "self"
 
 func startGateway(t *testing.T, vars map[string]string) *gw {
 	t.Helper()
+	return startGatewayLog(t, vars, sqldbtest.Logger())
+}
+
+// agentPathVar in startGateway's variables is the local launcher's agent
+// directory (the stand-in agents); it is no configuration variable.
+const agentPathVar = "test:agent-path"
+
+// startGatewayLog is startGateway logging to log.
+func startGatewayLog(t *testing.T, vars map[string]string, log *slog.Logger) *gw {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	fake, err := githubtest.New(4242)
 	if err != nil {
@@ -74,7 +85,8 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := openApp(ctx, cfg, sqldbtest.Logger(), queue.Options{PollInterval: 20 * time.Millisecond})
+	cfg.Launcher.agentPath = vars[agentPathVar]
+	a, err := openApp(ctx, cfg, log, queue.Options{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +97,10 @@ func startGateway(t *testing.T, vars map[string]string) *gw {
 	srv.Config.Handler = a.server.Handler()
 	srv.Start()
 	t.Cleanup(func() {
+		// Local workspace runners long-poll the server: end them first.
+		if l, ok := a.launcher.(interface{ Close() }); ok {
+			l.Close()
+		}
 		srv.Close()
 		cancel()
 		unsubscribe()

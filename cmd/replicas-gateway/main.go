@@ -26,6 +26,7 @@ commands:
   admin rotate-key re-encrypt stored secrets with the current REPLICAS_ENCRYPTION_KEY
   demo             self-contained run: seed, send sample deliveries, show the workspaces
   trigger          send a signed sample delivery to a running gateway
+  workspace run    run a workspace (the launcher sets its environment)
 `
 
 func main() {
@@ -68,9 +69,10 @@ type command func(ctx context.Context, args []string, getenv func(string) string
 
 // commands are the top-level subcommands; admin's own are adminCommands.
 var commands = map[string]command{
-	"serve":   cmdServe,
-	"migrate": cmdMigrate,
-	"admin":   cmdAdmin,
-	"demo":    cmdDemo,
-	"trigger": cmdTrigger,
+	"serve":     cmdServe,
+	"migrate":   cmdMigrate,
+	"admin":     cmdAdmin,
+	"demo":      cmdDemo,
+	"trigger":   cmdTrigger,
+	"workspace": cmdWorkspace,
 }

@@ -57,10 +57,11 @@ func serve(ctx context.Context, cfg Config, ln net.Listener, l *slog.Logger) err
 	if err := a.queue.Start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}
-	// Long polls answer at once when shutdown starts, so they do not hold it up.
+	// Long polls answer at once when shutdown starts, and local workspace
+	// runners end, so they do not hold it up.
 	go func() {
 		<-ctx.Done()
-		a.launch.Close()
+		a.endWorkspaceCalls()
 	}()
 	l.Info("gateway listening", "addr", ln.Addr().String(), "database", string(a.db.Dialect()))
 	serveErr := a.server.Serve(ctx, ln, 25*time.Second)

@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/tryreplicas/gateway/credstore"
+	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -25,10 +26,30 @@ type Rechainer interface {
 	Rechain(ctx context.Context, id string) (launch.Workspace, error)
 }
 
+// GitCredentials mints a workspace's token for its repository (github.App).
+type GitCredentials interface {
+	GitCredential(ctx context.Context, ws launch.Workspace) (github.GitCredential, error)
+}
+
 func (s *Server) runtimeRoutes(ws *gin.RouterGroup) {
 	ws.GET("/credential", s.h(s.currentCredential))
 	ws.POST("/credential/rejected", s.h(s.rejectedCredential))
 	ws.POST("/wake", s.h(s.wake))
+	if s.Git != nil {
+		ws.POST("/git-credential", s.h(s.gitCredential))
+	}
+}
+
+// gitCredential answers {"token","expires_at","repository","clone_url"}; the
+// token is never logged.
+func (s *Server) gitCredential(c *gin.Context) error {
+	out, err := s.Git.GitCredential(c.Request.Context(), workspaceCaller(c))
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusOK, out)
+	return nil
 }
 
 func chainOf(w launch.Workspace) credstore.Chain {

@@ -60,6 +60,8 @@ type Deps struct {
 	Pages http.Handler
 	// Activities records what running workspaces report doing.
 	Activities ActivityPoster
+	// Git mints workspaces' repository tokens (nil: not routed).
+	Git GitCredentials
 	// PublicURL is the base of links the gateway hands out (invitations).
 	PublicURL string
 	// WebhookMaxInflight caps the webhook requests being received at once

@@ -8,7 +8,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/http/cgi"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +57,96 @@ type Server struct {
 	redelivered   []int64
 	repositories  map[int64][]string // installation id → full names it accesses
 	n             int                // codes minted by the authorize page
+	scoped        map[string]ScopedToken
+	gitRepos      map[string]string // lower-case owner/name → bare repository directory
+	gitRequests   []GitRequest
+}
+
+// ScopedToken is an installation token minted for named repositories.
+type ScopedToken struct {
+	Token          string
+	InstallationID int64
+	Repositories   []string          // names, as asked
+	Permissions    map[string]string // as asked
+}
+
+// GitRequest is one request to a served repository.
+type GitRequest struct {
+	Repository string
+	Path       string
+	Authorized bool
+}
+
+// TokenRequests lists the repository-scoped tokens minted so far.
+func (s *Server) TokenRequests() []ScopedToken {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ScopedToken
+	for _, t := range s.scoped {
+		out = append(out, t)
+	}
+	return out
+}
+
+// GitRequests lists the requests to served repositories.
+func (s *Server) GitRequests() []GitRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]GitRequest(nil), s.gitRequests...)
+}
+
+// ServeGit serves the bare repository in dir (its name ending in .git) at /{owner}/{name}.git over
+// smart HTTP (git http-backend), as github.com does. Every request must
+// carry, as its Basic password, an installation token minted for exactly
+// that repository (any user name, as git sends "x-access-token").
+func (s *Server) ServeGit(fullName, dir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gitRepos[strings.ToLower(fullName)] = dir
+}
+
+// serveGit answers a request for a served repository; false when the path is
+// not one.
+func (s *Server) serveGit(w http.ResponseWriter, r *http.Request) bool {
+	repo, rest, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), ".git/")
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	dir, served := s.gitRepos[strings.ToLower(repo)]
+	_, password, _ := r.BasicAuth()
+	tok, known := s.scoped[password]
+	s.mu.Unlock()
+	if !served {
+		return false
+	}
+	_, name, _ := strings.Cut(repo, "/")
+	authorized := known && len(tok.Repositories) == 1 && strings.EqualFold(tok.Repositories[0], name)
+	s.mu.Lock()
+	s.gitRequests = append(s.gitRequests, GitRequest{Repository: repo, Path: rest, Authorized: authorized})
+	s.mu.Unlock()
+	if !authorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="GitHub"`)
+		http.Error(w, "Invalid username or token.", http.StatusUnauthorized)
+		return true
+	}
+	// http-backend finds the repository by PATH_INFO under GIT_PROJECT_ROOT,
+	// so the served path is the directory's own name.
+	h := &cgi.Handler{Path: gitHTTPBackend(),
+		Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(dir), "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=x-access-token"}}
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + filepath.Base(dir) + "/" + rest
+	h.ServeHTTP(w, r2)
+	return true
+}
+
+// gitHTTPBackend is git's smart HTTP server program.
+func gitHTTPBackend() string {
+	out, err := exec.Command("git", "--exec-path").Output()
+	if err != nil {
+		return "git-http-backend"
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
 }
 
 // SetRepositories sets what GET /installation/repositories answers for an
@@ -205,7 +298,7 @@ func New(appID int64) (*Server, error) {
 	}
 	s := &Server{AppID: appID, key: key, token: "ghs_fake_installation_token", HeadRef: "feature-branch", changed: make(chan struct{}, 1000),
 		users: map[string]User{}, codes: map[string]code{}, installations: map[string][]Installation{}, memberships: map[string]map[string]Membership{},
-		repositories: map[int64][]string{}}
+		repositories: map[int64][]string{}, scoped: map[string]ScopedToken{}, gitRepos: map[string]string{}}
 	s.PrivateKey = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s, nil
@@ -247,12 +340,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		// Each installation gets its own token, so calls can be told apart.
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/app/installations/"), "/access_tokens")
+		var ask struct {
+			Repositories []string          `json:"repositories"`
+			Permissions  map[string]string `json:"permissions"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&ask)
+		if len(ask.Repositories) > 0 {
+			// A token narrowed to repositories is unique per request.
+			installation, _ := strconv.ParseInt(id, 10, 64)
+			s.mu.Lock()
+			tok := fmt.Sprintf("ghs_scoped%d_%d", installation, len(s.scoped)+1)
+			s.scoped[tok] = ScopedToken{Token: tok, InstallationID: installation, Repositories: ask.Repositories, Permissions: ask.Permissions}
+			s.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			_ = json.NewEncoder(w).Encode(map[string]any{"token": tok, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+				"permissions": ask.Permissions, "repository_selection": "selected"})
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"token": s.token + "_" + id, "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 		return
 	}
-	if s.serveAccounts(w, r) {
+	if s.serveAccounts(w, r) || s.serveGit(w, r) {
 		return
 	}
 	installation, ok := s.installationOf(auth)
