@@ -7,6 +7,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -185,15 +186,41 @@ func (s *Store) Latest(ctx context.Context, q sqldb.Querier, workspaceID string,
 	if err != nil {
 		return nil, fmt.Errorf("list activities: %w", err)
 	}
-	list, err := sqldb.Collect(rows, func(r sqldb.Rows) (Activity, error) {
-		var a Activity
-		return a, r.Scan(&a.ID, &a.WorkspaceID, &a.Seq, &a.Type, &a.Body, &a.Action, &a.Parameter, &a.Result, &a.Ephemeral, &a.CreatedAt)
-	})
+	list, err := sqldb.Collect(rows, scanActivity)
 	if err != nil {
 		return nil, fmt.Errorf("list activities: %w", err)
 	}
-	for i, j := 0, len(list)-1; i < j; i, j = i+1, j-1 {
-		list[i], list[j] = list[j], list[i]
-	}
+	slices.Reverse(list)
 	return list, nil
+}
+
+// List is what a workspace's page shows of its activities: the newest
+// (at most limit), oldest first, leaving out each ephemeral activity that a
+// later one replaced (only the newest activity may be an ephemeral one).
+func (s *Service) List(ctx context.Context, workspaceID string, limit int) ([]Activity, error) {
+	return s.store.List(ctx, s.db, workspaceID, limit)
+}
+
+// List reads the workspace's newest activities that still stand (at most
+// limit), oldest first: an ephemeral activity counts only while it is the
+// newest.
+func (s *Store) List(ctx context.Context, q sqldb.Querier, workspaceID string, limit int) ([]Activity, error) {
+	rows, err := q.Query(ctx, `SELECT id, workspace_id, seq, type, body, action, parameter, result, ephemeral, created_at
+		FROM workspace_activities
+		WHERE workspace_id = $1 AND (ephemeral = $2 OR seq = (SELECT MAX(seq) FROM workspace_activities WHERE workspace_id = $1))
+		ORDER BY seq DESC LIMIT $3`, workspaceID, false, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list activities: %w", err)
+	}
+	list, err := sqldb.Collect(rows, scanActivity)
+	if err != nil {
+		return nil, fmt.Errorf("list activities: %w", err)
+	}
+	slices.Reverse(list)
+	return list, nil
+}
+
+func scanActivity(r sqldb.Rows) (Activity, error) {
+	var a Activity
+	return a, r.Scan(&a.ID, &a.WorkspaceID, &a.Seq, &a.Type, &a.Body, &a.Action, &a.Parameter, &a.Result, &a.Ephemeral, &a.CreatedAt)
 }

@@ -3,6 +3,7 @@ package activity
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,6 +132,64 @@ func TestPost(t *testing.T) {
 		}
 		if _, err := s.Post(ctx, ws, Activity{Type: Thought, Body: "late"}); !errors.Is(err, launch.ErrBadToken) {
 			t.Fatalf("ended workspace: %v", err)
+		}
+	})
+}
+
+// List shows the newest activities, oldest first, of one workspace only; an
+// ephemeral activity stands only while it is the newest.
+func TestList(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, []sqldb.Set{Migrations}, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := NewService(db)
+		ws := storeWorkspace(t, db, "ws_a", launch.StatusRunning)
+		other := storeWorkspace(t, db, "ws_b", launch.StatusRunning)
+		seqs := func(list []Activity) []int64 {
+			out := make([]int64, len(list))
+			for i, a := range list {
+				out[i] = a.Seq
+			}
+			return out
+		}
+		if list, err := s.List(ctx, ws.ID, 10); err != nil || len(list) != 0 {
+			t.Fatalf("no activities yet: %+v, %v", list, err)
+		}
+		for _, a := range []Activity{
+			{Type: Thought, Body: "reading the code"},
+			{Type: Thought, Body: "still reading", Ephemeral: true},
+			{Type: Action, Action: "Edit", Parameter: "cart.go", Result: "saved"},
+			{Type: Action, Action: "Run", Parameter: "go test ./...", Ephemeral: true},
+		} {
+			if _, err := s.Post(ctx, ws, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Post(ctx, other, Activity{Type: Thought, Body: "elsewhere"}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := s.List(ctx, ws.ID, 10)
+		if err != nil || !slices.Equal(seqs(list), []int64{1, 3, 4}) {
+			t.Fatalf("list = %v, %v", seqs(list), err)
+		}
+		if a := list[1]; a.Type != Action || a.Action != "Edit" || a.Parameter != "cart.go" || a.Result != "saved" || a.WorkspaceID != ws.ID || a.CreatedAt.IsZero() {
+			t.Fatalf("action read back as %+v", a)
+		}
+		if !list[2].Ephemeral || list[0].Body != "reading the code" {
+			t.Fatalf("list = %+v", list)
+		}
+		if last, _ := s.List(ctx, ws.ID, 2); !slices.Equal(seqs(last), []int64{3, 4}) {
+			t.Fatalf("newest two = %v", seqs(last))
+		}
+		// The next activity replaces the ephemeral one.
+		if _, err := s.Post(ctx, ws, Activity{Type: Response, Body: "All tests pass."}); err != nil {
+			t.Fatal(err)
+		}
+		if list, _ := s.List(ctx, ws.ID, 10); !slices.Equal(seqs(list), []int64{1, 3, 5}) || list[2].Body != "All tests pass." {
+			t.Fatalf("after the response: %v", seqs(list))
+		}
+		if list, _ := s.List(ctx, other.ID, 10); !slices.Equal(seqs(list), []int64{1}) || list[0].Body != "elsewhere" {
+			t.Fatalf("other workspace: %+v", list)
 		}
 	})
 }
