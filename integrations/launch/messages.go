@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,20 +150,38 @@ func (s *Store) messages(ctx context.Context, q sqldb.Querier, workspaceID strin
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	return sqldb.Collect(rows, func(r sqldb.Rows) (Message, error) {
-		var m Message
-		var author, source string
-		if err := r.Scan(&m.Seq, &m.Kind, &m.Body, &author, &source, &m.CreatedAt); err != nil {
-			return m, err
-		}
-		if err := json.Unmarshal([]byte(author), &m.Author); err != nil {
-			return m, fmt.Errorf("decode message author: %w", err)
-		}
-		if err := json.Unmarshal([]byte(source), &m.Source); err != nil {
-			return m, fmt.Errorf("decode message source: %w", err)
-		}
-		return m, nil
-	})
+	return sqldb.Collect(rows, scanMessage)
+}
+
+// latestMessages reads a workspace's newest messages (at most limit),
+// oldest first.
+func (s *Store) latestMessages(ctx context.Context, q sqldb.Querier, workspaceID string, limit int) ([]Message, error) {
+	rows, err := q.Query(ctx, `SELECT seq, kind, body, author, source, created_at FROM workspace_messages
+		WHERE workspace_id = $1 ORDER BY seq DESC LIMIT $2`, workspaceID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	list, err := sqldb.Collect(rows, scanMessage)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(list)
+	return list, nil
+}
+
+func scanMessage(r sqldb.Rows) (Message, error) {
+	var m Message
+	var author, source string
+	if err := r.Scan(&m.Seq, &m.Kind, &m.Body, &author, &source, &m.CreatedAt); err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal([]byte(author), &m.Author); err != nil {
+		return m, fmt.Errorf("decode message author: %w", err)
+	}
+	if err := json.Unmarshal([]byte(source), &m.Source); err != nil {
+		return m, fmt.Errorf("decode message source: %w", err)
+	}
+	return m, nil
 }
 
 // userEmail is the email of a user (the identity package's users), "" when
@@ -330,6 +349,14 @@ func (s *Service) Messages(ctx context.Context, workspaceID string, after int64,
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// LatestMessages returns the newest messages of a workspace (at most
+// limit), oldest first, for its page; the caller has checked who may read
+// them (Workspace).
+func (s *Service) LatestMessages(ctx context.Context, workspaceID string, limit int) ([]Message, error) {
+	list, err := s.store.latestMessages(ctx, s.db, workspaceID, limit)
+	return nonNilMessages(list), err
 }
 
 func nonNilMessages(l []Message) []Message {

@@ -149,6 +149,16 @@ func TestConversationOnThread(t *testing.T) {
 			if k := kindsAndBodies(messages(t, s, w1.ID)); !strings.HasSuffix(k, "prompt:wake up|stop:@tryreplicas stop|") {
 				t.Fatalf("messages after stop = %s", k)
 			}
+			// The page reads the newest, oldest first, of one workspace only.
+			if last, err := s.LatestMessages(ctx, w1.ID, 2); err != nil || kindsAndBodies(last) != "[seq 3 at 0]prompt:wake up|[seq 4 at 1]stop:@tryreplicas stop|" {
+				t.Fatalf("latest two = %s, %v", kindsAndBodies(last), err)
+			}
+			if all, _ := s.LatestMessages(ctx, w1.ID, 10); len(all) != 4 || all[0].Seq != 1 || all[0].Body != "fix the test" {
+				t.Fatalf("latest ten = %s", kindsAndBodies(all))
+			}
+			if none, err := s.LatestMessages(ctx, "ws_none", 10); err != nil || none == nil || len(none) != 0 {
+				t.Fatalf("unknown workspace = %v, %v", none, err)
+			}
 			if _, err := follow(t, db, s, stop); !errors.Is(err, launch.ErrDuplicate) {
 				t.Fatalf("stop redelivered: %v", err)
 			}
