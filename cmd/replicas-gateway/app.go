@@ -23,6 +23,7 @@ import (
 	"github.com/tryreplicas/gateway/gateway/web"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/activity"
+	"github.com/tryreplicas/gateway/integrations/conversation"
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
@@ -240,7 +241,7 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 			ClientID: cfg.Agents.ClaudeClientID, RedirectURL: cfg.Agents.ClaudeRedirectURL, Scopes: cfg.Agents.ClaudeScopes},
 		oauthconnect.Provider{Agent: credstore.AgentCodex, AuthorizeURL: cfg.Agents.CodexAuthorizeURL, TokenURL: cfg.Agents.CodexTokenURL,
 			ClientID: cfg.Agents.CodexClientID, RedirectURL: cfg.Agents.CodexRedirectURL, Scopes: cfg.Agents.CodexScopes})
-	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, PublicURL: cfg.HTTP.PublicURL,
+	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, Conversations: conversation.New(a.launch, a.activity, ids), PublicURL: cfg.HTTP.PublicURL,
 		Credentials: creds, Connect: connect, Accounts: ids, Deliveries: a.intake, GitHubStatus: a.github, LinearTeams: a.linear}
 	if cfg.GitHub.ClientID != "" {
 		pages.GitHub = a.github

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tryreplicas/gateway/identity"
+	"github.com/tryreplicas/gateway/integrations/conversation"
 	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
@@ -45,10 +46,18 @@ type LinearFlows interface {
 	BrowserCallback(ctx context.Context, state, code, sessionID string) (linear.CallbackResult, error)
 }
 
-// Workspaces reads workspaces for their pages (launch.Service).
+// Workspaces lists workspaces for their page (launch.Service).
 type Workspaces interface {
 	List(ctx context.Context, by launch.Actor, user string, limit int) ([]launch.Workspace, error)
-	Workspace(ctx context.Context, id string, by launch.Actor) (launch.Workspace, error)
+}
+
+// Conversations serve one workspace's page (conversation.Service): the
+// workspace with its messages and activities, the owner's follow-up, and
+// stopping it.
+type Conversations interface {
+	View(ctx context.Context, id string, by launch.Actor) (conversation.View, error)
+	Send(ctx context.Context, id string, by launch.Actor, body string) (launch.Message, error)
+	Stop(ctx context.Context, id string, by launch.Actor) (launch.Workspace, error)
 }
 
 // Deps are what the pages use. GitHub and Linear may be nil (their buttons
@@ -59,6 +68,8 @@ type Deps struct {
 	GitHub     GitHubFlows
 	Linear     LinearFlows
 	Workspaces Workspaces
+	// Conversations serves /workspaces/{id}; nil leaves it out.
+	Conversations Conversations
 	// PublicURL is the gateway's public base URL; https makes the session
 	// cookie Secure.
 	PublicURL string

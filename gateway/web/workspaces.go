@@ -1,13 +1,15 @@
 // The workspace pages: a member's own workspaces (an admin's: the org's),
 // and one workspace with its status, source, agent and credential chain in
-// plain words. Someone who may not see a workspace gets 404, as if it did
-// not exist.
+// plain words, its conversation, the owner's follow-up form and the stop
+// button. Someone who may not see a workspace gets 404, as if it did not
+// exist, for the page and its forms alike.
 
 package web
 
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
@@ -15,11 +17,15 @@ import (
 )
 
 func (s *Server) workspaceRoutes() {
-	if s.Workspaces == nil {
+	if s.Workspaces != nil {
+		s.handle("GET /workspaces", Member, s.workspacesPage)
+	}
+	if s.Conversations == nil {
 		return
 	}
-	s.handle("GET /workspaces", Member, s.workspacesPage)
 	s.handle("GET /workspaces/{id}", SignedIn, s.workspacePage)
+	s.handle("POST /workspaces/{id}/messages", SignedIn, s.sendFollowUp)
+	s.handle("POST /workspaces/{id}/stop", SignedIn, s.stopWorkspace)
 }
 
 type workspaceRow struct {
@@ -95,33 +101,42 @@ func (s *Server) workspacesPage(p *Page) error {
 	return p.Render("workspaces", "Workspaces", workspacesView{Rows: rows, Admin: p.Principal.IsAdmin()})
 }
 
+// workspacePage shows a workspace and its conversation to its owner and to
+// the admins of its org, in whichever of the caller's orgs it is (the link
+// on a PR does not know which org the browser is looking at).
+func (s *Server) workspacePage(p *Page) error {
+	v, err := s.Conversations.View(p.R.Context(), p.R.PathValue("id"), p.Actor())
+	if err != nil {
+		return notFoundAsPage(err)
+	}
+	return p.Render("workspace", "Workspace "+v.Workspace.ID, workspaceView(v, p.Principal.UserID))
+}
+
+// sendFollowUp is the owner's message to their active workspace.
+func (s *Server) sendFollowUp(p *Page) error {
+	id := p.R.PathValue("id")
+	m, err := s.Conversations.Send(p.R.Context(), id, p.Actor(), p.R.PostFormValue("body"))
+	if err != nil {
+		return notFoundAsPage(err)
+	}
+	return p.RedirectFlash("/workspaces/"+id+"#m"+strconv.FormatInt(m.Seq, 10), fmt.Sprintf("Message %d sent to the workspace.", m.Seq))
+}
+
+// stopWorkspace cancels the workspace (its owner or an admin).
+func (s *Server) stopWorkspace(p *Page) error {
+	w, err := s.Conversations.Stop(p.R.Context(), p.R.PathValue("id"), p.Actor())
+	if err != nil {
+		return notFoundAsPage(err)
+	}
+	return p.RedirectFlash("/workspaces/"+w.ID, "The workspace is stopped ("+string(w.Status)+"); its token no longer works.")
+}
+
 var errWorkspaceNotFound = errs.New(errs.ErrNotFound, "not_found", "There is no such workspace, or it is not yours to see.")
 
-// workspacePage shows a workspace to its owner and to the admins of its org,
-// in whichever of the caller's orgs it is (the link on a PR does not know
-// which org the browser is looking at).
-func (s *Server) workspacePage(p *Page) error {
-	id := p.R.PathValue("id")
-	w, err := s.Workspaces.Workspace(p.R.Context(), id, p.Actor())
-	if errors.Is(err, errs.ErrNotFound) {
-		orgs, oerr := s.Identity.OrgsOf(p.R.Context(), p.Principal.UserID)
-		if oerr != nil {
-			return oerr
-		}
-		for _, o := range orgs {
-			if o.ID == p.Principal.OrgID {
-				continue
-			}
-			if w, err = s.Workspaces.Workspace(p.R.Context(), id, launch.Actor{OrgID: o.ID, UserID: p.Principal.UserID, Admin: o.Role == "admin"}); err == nil {
-				break
-			}
-		}
-	}
+// notFoundAsPage says a missing workspace in the pages' words.
+func notFoundAsPage(err error) error {
 	if errors.Is(err, errs.ErrNotFound) {
 		return errWorkspaceNotFound
 	}
-	if err != nil {
-		return err
-	}
-	return p.Render("workspace", "Workspace "+w.ID, row(w, p.Principal.UserID))
+	return err
 }
