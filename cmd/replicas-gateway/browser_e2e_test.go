@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -167,10 +168,16 @@ func TestJourneyWorkspaceLinkFromPR(t *testing.T) {
 	for _, phone := range []bool{false, true} {
 		t.Run(fmt.Sprintf("phone=%v", phone), func(t *testing.T) {
 			t.Parallel()
-			var vars map[string]string
+			vars := map[string]string{}
 			if !phone {
 				vars = pgEnv(t)
 			}
+			// An http launcher that keeps the workspace token, so the
+			// workspace can report as a running one does.
+			prov := &provisioner{tokens: map[string]string{}}
+			provSrv := httptest.NewServer(prov)
+			t.Cleanup(provSrv.Close)
+			vars["REPLICAS_LAUNCHER"], vars["REPLICAS_LAUNCHER_URL"], vars["REPLICAS_LAUNCHER_SECRET"] = "http", provSrv.URL, "launch-secret"
 			g, orgID := browserGateway(t, vars)
 			ctx := context.Background()
 			g.github.AddUser(githubtest.User{ID: 21031067, Login: "Codertocat"}, "")
@@ -178,6 +185,13 @@ func TestJourneyWorkspaceLinkFromPR(t *testing.T) {
 				t.Fatal(code)
 			}
 			link := launchedLink(t, g, "Codertocat")
+			id := link[strings.LastIndex(link, "/")+1:]
+			g.waitFor(t, "the workspace token", func() bool { return prov.token(id) != "" })
+			token := prov.token(id)
+			workspacePost(t, g, token, "events", `{"status":"running"}`)
+			workspacePost(t, g, token, "activities", `{"type":"thought","body":"Looking for the misspelling in README.md."}`)
+			workspacePost(t, g, token, "activities", `{"type":"action","action":"Edit","parameter":"README.md","result":"\"recieve\" → \"receive\" on line 3"}`)
+			workspacePost(t, g, token, "activities", `{"type":"response","body":"Fixed the spelling error in README.md and pushed it to this pull request."}`)
 
 			owner := browser(t, phone)
 			owner.Open(link)
@@ -188,15 +202,21 @@ func TestJourneyWorkspaceLinkFromPR(t *testing.T) {
 			owner.Screenshot("login")
 			owner.Submit("#signin-github", "/login/oauth/authorize")
 			owner.Submit("#authorize-Codertocat", "/workspaces/ws_")
+			if u := owner.URL(); u != link {
+				t.Fatalf("after sign-in at %s, want %s", u, link)
+			}
+			// The owner follows up from the page.
+			typeInto(owner, "#follow-up-body", "Thanks! Please also check docs/setup.md.")
+			owner.Submit("#send-follow-up", "#m2")
 			if phone {
 				owner.Fits()
 			}
 			owner.Screenshot("workspace")
-			if u := owner.URL(); u != link {
-				t.Fatalf("after sign-in at %s, want %s", u, link)
-			}
-			if body := owner.Body(); !strings.Contains(body, "launched") || !strings.Contains(body, "asked by @Codertocat") || !strings.Contains(body, "ada@example.com") {
-				t.Fatalf("workspace page: %s", body)
+			mustContain(t, "workspace page", owner.Body(), "running", "asked by @Codertocat", "ada@example.com", "Message 2 sent to the workspace.",
+				"Looking for the misspelling in README.md.", "README.md", "on line 3", "Fixed the spelling error", "Message 2 · prompt", "Please also check docs/setup.md.")
+			code, ans := getJSON(t, g.url+"/api/v1/workspace/messages?after=1", token)
+			if list, _ := ans["messages"].([]any); code != 200 || len(list) != 1 || list[0].(map[string]any)["body"] != "Thanks! Please also check docs/setup.md." {
+				t.Fatalf("the workspace's messages after 1: %d %v", code, ans)
 			}
 			owner.Open(g.url + "/workspaces")
 			if phone {

@@ -65,9 +65,9 @@ func workspaceView(v conversation.View, viewerID string) wsView {
 }
 
 func messageEntry(m launch.Message) entryView {
-	e := entryView{Anchor: fmt.Sprintf("m%d", m.Seq), Class: "message", Label: fmt.Sprintf("Message %d", m.Seq), At: m.CreatedAt, Text: clip(m.Body)}
+	e := entryView{Anchor: fmt.Sprintf("m%d", m.Seq), Class: "message", Label: fmt.Sprintf("Message %d · %s", m.Seq, m.Kind), At: m.CreatedAt, Text: clip(m.Body)}
 	if m.Kind == launch.MessageStop {
-		e.Class, e.Label = "stop", e.Label+" · stop"
+		e.Class = "stop"
 	}
 	switch {
 	case m.Author.Login != "":
