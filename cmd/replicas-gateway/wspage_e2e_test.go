@@ -89,7 +89,7 @@ func TestWebWorkspaceConversation(t *testing.T) {
 			t.Fatalf("unescaped, or out of order: %s", body)
 		}
 
-		code, loc, _ := owner.post(t, page, page+"/messages", url.Values{"body": {"Also update the <changelog>."}})
+		code, loc, _ := owner.post(t, page, page+"/messages", url.Values{"body": {"Also update the <changelog>.\r\nThanks."}})
 		if code != http.StatusSeeOther || loc != page+"#m2" {
 			t.Fatalf("follow-up = %d %s", code, loc)
 		}
@@ -101,7 +101,7 @@ func TestWebWorkspaceConversation(t *testing.T) {
 			t.Fatalf("messages = %v", list)
 		}
 		m2 := list[1].(map[string]any)
-		if m2["seq"] != float64(2) || m2["kind"] != "prompt" || m2["body"] != "Also update the <changelog>." || m2["author"].(map[string]any)["email"] != "ada@example.com" {
+		if m2["seq"] != float64(2) || m2["kind"] != "prompt" || m2["body"] != "Also update the <changelog>.\nThanks." || m2["author"].(map[string]any)["email"] != "ada@example.com" {
 			t.Fatalf("message 2 = %v", m2)
 		}
 

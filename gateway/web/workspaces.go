@@ -115,7 +115,8 @@ func (s *Server) workspacePage(p *Page) error {
 // sendFollowUp is the owner's message to their active workspace.
 func (s *Server) sendFollowUp(p *Page) error {
 	id := p.R.PathValue("id")
-	m, err := s.Conversations.Send(p.R.Context(), id, p.Actor(), p.R.PostFormValue("body"))
+	body := strings.ReplaceAll(p.R.PostFormValue("body"), "\r\n", "\n") // a textarea's line ends
+	m, err := s.Conversations.Send(p.R.Context(), id, p.Actor(), body)
 	if err != nil {
 		return notFoundAsPage(err)
 	}
