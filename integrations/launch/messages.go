@@ -366,12 +366,20 @@ func nonNilMessages(l []Message) []Message {
 	return l
 }
 
+// MaxMessageBody bounds a follow-up sent from the API or a page, as GitHub
+// bounds a comment (65,536 characters).
+const MaxMessageBody = 65536
+
 // Send writes a message from a workspace's owner (through the API or the
 // web page) to their active workspace; a hibernated one is woken. Anyone
-// else gets ErrNotFound; a workspace that ended gets ErrNotActive.
+// else gets ErrNotFound; a workspace that ended gets ErrNotActive; a body
+// over MaxMessageBody bytes is invalid.
 func (s *Service) Send(ctx context.Context, id string, by Actor, body string) (Message, error) {
 	if strings.TrimSpace(body) == "" {
 		return Message{}, errs.Invalid("body is required")
+	}
+	if len(body) > MaxMessageBody {
+		return Message{}, errs.Invalid("body is longer than %d bytes", MaxMessageBody)
 	}
 	var m Message
 	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {

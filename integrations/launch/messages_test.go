@@ -265,6 +265,9 @@ func TestLongPoll(t *testing.T) {
 			if _, err := s.Send(ctx, w.ID, launch.Actor{OrgID: "org_1", UserID: "usr_2"}, "not mine"); !errors.Is(err, launch.ErrNotFound) {
 				t.Fatalf("someone else's message: %v", err)
 			}
+			if _, err := s.Send(ctx, w.ID, launch.Actor{OrgID: "org_1", UserID: "usr_1"}, strings.Repeat("x", launch.MaxMessageBody+1)); !errors.Is(err, errs.ErrInvalid) {
+				t.Fatalf("an oversized message: %v", err)
+			}
 			sent := time.Now()
 			m, err := s.Send(ctx, w.ID, launch.Actor{OrgID: "org_1", UserID: "usr_1"}, "more")
 			if err != nil || m.Seq != 2 {
