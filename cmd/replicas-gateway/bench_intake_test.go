@@ -34,7 +34,7 @@ import (
 )
 
 // benchClients is how many deliveries are in flight at once.
-const benchClients = 16
+const benchClients = 32
 
 const benchSecret = "bench-secret"
 

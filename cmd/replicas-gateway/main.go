@@ -27,6 +27,7 @@ commands:
   demo             self-contained run: seed, send sample deliveries, show the workspaces
   trigger          send a signed sample delivery to a running gateway
   workspace run    run a workspace (the launcher sets its environment)
+  bench intake     load a webhook endpoint with signed real deliveries: req/s, p50, p99, errors
 `
 
 func main() {
@@ -75,4 +76,5 @@ var commands = map[string]command{
 	"demo":      cmdDemo,
 	"trigger":   cmdTrigger,
 	"workspace": cmdWorkspace,
+	"bench":     cmdBench,
 }
