@@ -73,6 +73,8 @@ type client interface {
 	subscribe(kinds ...river.EventKind) (<-chan *river.Event, func())
 	addPeriodic(job *river.PeriodicJob)
 	insertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	insertManyTx(ctx context.Context, tx sqldb.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+	deleteTx(ctx context.Context, tx sqldb.Tx, ids []int64) error
 	completeTx(ctx context.Context, tx sqldb.Tx, row *rivertype.JobRow) error
 	jobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
 	jobList(ctx context.Context, params *river.JobListParams) ([]*rivertype.JobRow, error)
@@ -158,6 +160,35 @@ func (q *Queue) InsertTx(ctx context.Context, tx sqldb.Tx, args river.JobArgs, o
 	return res.Job, nil
 }
 
+// InsertManyTx enqueues many jobs inside tx in one statement and returns
+// their ids, in the order of params.
+func (q *Queue) InsertManyTx(ctx context.Context, tx sqldb.Tx, params []river.InsertManyParams) ([]int64, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	res, err := q.client.insertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("queue: insert %d %s jobs: %w", len(params), params[0].Args.Kind(), err)
+	}
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.Job.ID
+	}
+	return ids, nil
+}
+
+// DeleteTx deletes the jobs ids inside tx (jobs inserted in tx that turned
+// out not to be needed); running jobs are never deleted.
+func (q *Queue) DeleteTx(ctx context.Context, tx sqldb.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := q.client.deleteTx(ctx, tx, ids); err != nil {
+		return fmt.Errorf("queue: delete %d jobs: %w", len(ids), err)
+	}
+	return nil
+}
+
 // CompleteTx marks job completed inside tx, so the job's effects and its
 // completion commit together (a crash in between re-runs neither). It needs
 // the context River gave the worker.
@@ -220,6 +251,23 @@ func (rc *riverClient[TDriver, TTx]) insertTx(ctx context.Context, tx sqldb.Tx, 
 		return nil, err
 	}
 	return rc.c.InsertTx(ctx, t, args, opts)
+}
+
+func (rc *riverClient[TDriver, TTx]) insertManyTx(ctx context.Context, tx sqldb.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	t, err := rc.native(tx)
+	if err != nil {
+		return nil, err
+	}
+	return rc.c.InsertManyTx(ctx, t, params)
+}
+
+func (rc *riverClient[TDriver, TTx]) deleteTx(ctx context.Context, tx sqldb.Tx, ids []int64) error {
+	t, err := rc.native(tx)
+	if err != nil {
+		return err
+	}
+	_, err = rc.c.JobDeleteManyTx(ctx, t, river.NewJobDeleteManyParams().IDs(ids...).First(len(ids)))
+	return err
 }
 
 // anyArgs lets one non-generic method complete a job of any kind: River

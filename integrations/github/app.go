@@ -1,10 +1,12 @@
 package github
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -114,23 +116,48 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 	if event == "" || id == "" {
 		return intake.Delivery{}, errs.Invalid("X-GitHub-Event and X-GitHub-Delivery are required")
 	}
-	// A known event must decode into its go-github type; an event type this
-	// go-github does not know is kept as plain JSON.
-	if typed := gh.EventForType(event); typed != nil {
-		if err := json.Unmarshal(body, typed); err != nil {
-			return intake.Delivery{}, errs.Invalid("cannot parse the %s payload: %v", event, err)
-		}
-	}
-	var action struct {
-		Action string `json:"action"`
-	}
-	if err := json.Unmarshal(body, &action); err != nil {
+	// The shape check before the 2xx: one JSON object, and its action.
+	// Decoding into go-github's types waits for the process job, which
+	// interprets the stored body anyway.
+	action, err := topLevelAction(body)
+	if err != nil {
 		return intake.Delivery{}, errs.Invalid("cannot parse the %s payload: %v", event, err)
 	}
-	if action.Action != "" {
-		event += "." + action.Action
+	if action != "" {
+		event += "." + action
 	}
 	return intake.Delivery{DeliveryID: id, Event: event, Body: body}, nil
+}
+
+// topLevelAction checks that body is one valid JSON object and returns its
+// top-level "action" (empty when it has none). It reads the tokens of the
+// top level only; the validity check is one scan of the body.
+func topLevelAction(body []byte) (string, error) {
+	if !json.Valid(body) {
+		return "", errors.New("not valid JSON")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", errors.New("not a JSON object")
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		if key == "action" {
+			var action string
+			if err := dec.Decode(&action); err != nil {
+				return "", fmt.Errorf("action: %w", err)
+			}
+			return action, nil
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
 }
 
 // client is a go-github client acting as the installation.

@@ -65,14 +65,25 @@ type Service struct {
 	sources  map[string]Source
 	log      *slog.Logger
 	now      func() time.Time
+	batcher  *batcher
+	stats    batchCounters
 }
 
 // NewService wires the service and registers its process worker on q.
 // Register sources with AddSource before the queue starts.
 func NewService(db *sqldb.DB, q *queue.Queue, launcher Launcher, log *slog.Logger) *Service {
 	s := &Service{db: db, queue: q, launcher: launcher, sources: map[string]Source{}, log: log, now: func() time.Time { return time.Now().UTC() }}
+	s.SetBatching(Batching{})
 	queue.AddWorker(q, &processWorker{s: s})
 	return s
+}
+
+// SetBatching sets how deliveries are grouped into transactions (see
+// Batching). Without it, deliveries that arrive while the committers are
+// busy are still committed together, without waiting for more. Call it
+// before the first Record.
+func (s *Service) SetBatching(b Batching) {
+	s.batcher = newBatcher(b, s.db.Dialect(), s.commitBatch)
 }
 
 // AddSource registers the interpreter of one source's deliveries.
@@ -90,46 +101,17 @@ func (ProcessArgs) Kind() string { return "process_delivery" }
 // exponential backoff up to MaxAttempts.
 func (ProcessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: MaxAttempts} }
 
-// Record stores d and its process job in one transaction, before the sender
-// gets its 2xx. A delivery id seen before is a duplicate: nothing is written
-// and the stored delivery's id is returned. A failure to store is of kind
-// errs.ErrUnavailable, so the sender is told to retry.
+// Record stores d and its process job, committed before it returns (so
+// before the sender gets its 2xx); deliveries recorded at the same time share
+// the transaction (group commit, see Batching). A delivery id seen before is
+// a duplicate: nothing is written and the stored delivery's id is returned.
+// A failure to store is of kind errs.ErrUnavailable, so the sender is told
+// to retry.
 func (s *Service) Record(ctx context.Context, d Delivery) (Delivery, bool, error) {
 	if d.Source == "" || d.DeliveryID == "" {
 		return Delivery{}, false, errs.Invalid("a delivery needs a source and a delivery id")
 	}
-	d.ID = sqldb.NewID("dlv")
-	if d.ReceivedAt.IsZero() {
-		d.ReceivedAt = s.now()
-	}
-	dup := false
-	err := s.db.InTx(ctx, func(tx sqldb.Tx) error {
-		n, err := tx.Exec(ctx, `INSERT INTO deliveries (id, source, delivery_id, event, body, received_at) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (source, delivery_id) DO NOTHING`, d.ID, d.Source, d.DeliveryID, d.Event, d.Body, d.ReceivedAt)
-		if err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
-		if n == 0 {
-			dup = true
-			err := tx.QueryRow(ctx, `SELECT id, received_at FROM deliveries WHERE source = $1 AND delivery_id = $2`, d.Source, d.DeliveryID).
-				Scan(&d.ID, &d.ReceivedAt)
-			if err != nil {
-				return fmt.Errorf("read duplicate delivery: %w", err)
-			}
-			return nil
-		}
-		if err := s.enqueue(ctx, tx, d.ID); err != nil {
-			return err
-		}
-		if r, ok := s.sources[d.Source].(Receiver); ok {
-			return r.ReceivedTx(ctx, tx, d)
-		}
-		return nil
-	})
-	if err != nil {
-		return Delivery{}, false, fmt.Errorf("record %s delivery %s: %w: %w", d.Source, d.DeliveryID, errNotRecorded, err)
-	}
-	return d, dup, nil
+	return s.batcher.record(ctx, d)
 }
 
 // enqueue inserts the process job of delivery id in tx and remembers it.
