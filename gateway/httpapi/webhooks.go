@@ -39,11 +39,14 @@ func (s *Server) webhookRoutes(r *gin.Engine) {
 // limitWebhookBody caps a delivery's body by its source: GitHub's own
 // maximum for GitHub, 1 MB for every other (Linear's payloads are a few KB).
 func limitWebhookBody(c *gin.Context) {
-	limit := int64(SmallWebhookBodyLimit)
-	if c.Param("source") == "github" {
-		limit = WebhookBodyLimit
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, webhookBodyLimit(c.Param("source")))
+}
+
+func webhookBodyLimit(source string) int64 {
+	if source == "github" {
+		return WebhookBodyLimit
 	}
-	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	return SmallWebhookBodyLimit
 }
 
 // errBusy answers a webhook that arrives while the in-flight cap is reached:
@@ -66,13 +69,27 @@ func limitInflight(n int) gin.HandlerFunc {
 	}
 }
 
+// readBody reads a delivery's body into one buffer of its declared length
+// when that is within the source's limit, and grows one otherwise (reading
+// past the limit fails with *http.MaxBytesError: 413).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= limit {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(r.Body)
+}
+
 func (s *Server) receiveWebhook(c *gin.Context) error {
 	source := c.Param("source")
 	v, ok := s.Webhooks[source]
 	if !ok {
 		return errs.New(errs.ErrNotFound, "not_configured", "the %s integration is not configured", source)
 	}
-	body, err := io.ReadAll(c.Request.Body)
+	body, err := readBody(c.Request, webhookBodyLimit(source))
 	if err != nil {
 		return fmt.Errorf("read %s webhook body: %w", source, err)
 	}

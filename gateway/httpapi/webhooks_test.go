@@ -187,12 +187,19 @@ func TestWebhooksAndDeliveries(t *testing.T) {
 			t.Fatalf("%d completed process jobs after a replay, want 2", n)
 		}
 
-		// The database goes away: the sender is told to retry.
+		// The database goes away: every sender of a batch is told to retry.
 		stopQueue() // before the database goes, or River retries resigning
 		db.Close()
-		rec := postWebhook(t, h, "/webhooks/test", "good", "d-2", payload)
-		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
-			t.Fatalf("database down: %d (Retry-After %q) %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+		svc.SetBatching(intake.Batching{Wait: time.Hour, Size: 3}) // the batch closes when all three joined
+		recs := make(chan *httptest.ResponseRecorder, 3)
+		for _, id := range []string{"d-2", "d-3", "d-2"} {
+			go func() { recs <- postWebhook(t, h, "/webhooks/test", "good", id, payload) }()
+		}
+		for range 3 {
+			rec := <-recs
+			if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+				t.Fatalf("database down: %d (Retry-After %q) %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+			}
 		}
 	})
 }

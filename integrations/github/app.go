@@ -1,7 +1,6 @@
 package github
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -130,34 +129,80 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 }
 
 // topLevelAction checks that body is one valid JSON object and returns its
-// top-level "action" (empty when it has none). It reads the tokens of the
-// top level only; the validity check is one scan of the body.
+// top-level "action" (empty when it has none): one validating scan of the
+// body, then a walk over the top-level keys that skips every other value.
 func topLevelAction(body []byte) (string, error) {
 	if !json.Valid(body) {
 		return "", errors.New("not valid JSON")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return "", errors.New("not a JSON object")
 	}
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return "", err
+	i++
+	for {
+		i = skipSpace(body, i)
+		if body[i] == '}' {
+			return "", nil
 		}
-		if key == "action" {
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		keyEnd := skipValue(body, i)
+		key := body[i:keyEnd]
+		i = skipSpace(body, keyEnd)
+		i = skipSpace(body, i+1) // the colon
+		end := skipValue(body, i)
+		if string(key) == `"action"` {
 			var action string
-			if err := dec.Decode(&action); err != nil {
+			if err := json.Unmarshal(body[i:end], &action); err != nil {
 				return "", fmt.Errorf("action: %w", err)
 			}
 			return action, nil
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return "", err
+		i = end
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value that starts at b[i]; b is
+// valid JSON, so strings, nesting and literals need no further checks.
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			if depth == 0 {
+				return i + 1
+			}
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+			if depth < 0 {
+				return i // the end of the enclosing object
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
 		}
 	}
-	return "", nil
+	return i
 }
 
 // client is a go-github client acting as the installation.

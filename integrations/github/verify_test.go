@@ -1,6 +1,7 @@
 package github
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -103,4 +104,45 @@ func node(t *testing.T, script, stdin string, env ...string) string {
 		t.Fatalf("node: %v\n%s", err, out)
 	}
 	return string(out)
+}
+
+// The shape check reads the top-level action without decoding the payload:
+// the same answer as decoding it, for every real payload and for actions
+// that are not the first key or hide in nested objects and strings.
+func TestTopLevelAction(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("../../testdata/github/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no payloads: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want struct{ Action string }
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := topLevelAction(b); err != nil || got != want.Action {
+			t.Errorf("%s: %q, %v; want %q", filepath.Base(f), got, err, want.Action)
+		}
+	}
+	for _, tc := range []struct {
+		body, action string
+		ok           bool
+	}{
+		{`{}`, "", true},
+		{` { "a" : [1, {"action": "x"}], "b": "\"}, \"action\": \"y", "action" : "opened" } `, "opened", true},
+		{`{"x":1,"y":true,"z":null,"w":{"action":"nested"}}`, "", true},
+		{`{"action":"caf\u00e9"}`, "café", true},
+		{`[{"action":"x"}]`, "", false},
+		{`{"action":1}`, "", false},
+		{`{"action":"x"`, "", false},
+	} {
+		got, err := topLevelAction([]byte(tc.body))
+		if (err == nil) != tc.ok || got != tc.action {
+			t.Errorf("%s: %q, %v; want %q (ok %v)", tc.body, got, err, tc.action, tc.ok)
+		}
+	}
 }
