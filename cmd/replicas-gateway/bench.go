@@ -42,6 +42,15 @@ func cmdBench(ctx context.Context, args []string, getenv func(string) string, st
 		return benchIntake(ctx, args[1:], stdout, stderr)
 	case "bare":
 		return benchBare(ctx, args[1:], stderr)
+	case "serve":
+		return benchServe(ctx, args[1:], getenv, stderr)
+	case "payload": // the body bench intake sends, for other tools (pgbench)
+		body, err := benchPayload("")
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(body)
+		return err
 	default:
 		fmt.Fprintf(stderr, "unknown bench %q (intake)\n", args[0])
 		return errUsage
@@ -232,6 +241,24 @@ func shortErr(err error) string {
 		s = s[i+2:]
 	}
 	return s
+}
+
+// benchServe is serve without the job workers: deliveries are verified,
+// recorded with their process jobs and answered exactly as by serve, and the
+// jobs wait. It measures the acknowledgement path alone, apart from the
+// processing that follows it.
+func benchServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := loadConfig(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	return serve(ctx, cfg, ln, newLogger(stderr), false)
 }
 
 // benchBare serves the reference handler until ctx ends: read the body,

@@ -84,6 +84,7 @@ func TestEveryCommandUnderProductionConfig(t *testing.T) {
 		{[]string{"admin", "rotate-key"}, "credentials: 0 re-sealed"},
 		{[]string{"trigger", "github-mention", "--url", base, "--secret", "gh-secret"}, `"status":"accepted"`},
 		{[]string{"trigger", "linear-assign", "--url", base, "--secret", "lin-secret"}, `"status":"accepted"`},
+		{[]string{"bench", "intake", "--url", base, "--secret", "gh-secret", "--concurrency", "2", "--duration", "500ms", "--warmup", "0s"}, "errors 0"},
 		{[]string{"demo", "--exit", "--data-dir", t.TempDir()}, "/login/link/rpk_"},
 		{[]string{"help"}, "usage: replicas-gateway"},
 		// workspace run needs a launch; the local-launcher tests run it.

@@ -18,6 +18,7 @@ import (
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/integrations/github"
+	"github.com/tryreplicas/gateway/integrations/intake"
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
 )
@@ -59,6 +60,8 @@ var variables = []variable{
 	{"REPLICAS_OAUTH_FORM_ENCODED", "false"},
 	{"REPLICAS_WEBHOOK_MAX_INFLIGHT", "64"},
 	{"REPLICAS_DELIVERY_RETENTION", "30d"},
+	{"REPLICAS_INTAKE_BATCH_WAIT", "2ms"},
+	{"REPLICAS_INTAKE_BATCH_SIZE", "64"},
 	{"REPLICAS_LAUNCHER", ""}, // empty: dry runs
 	{"REPLICAS_LAUNCHER_URL", ""},
 	{"REPLICAS_LAUNCHER_SECRET", ""},
@@ -152,6 +155,8 @@ type WorkspacesConfig struct {
 type LimitsConfig struct {
 	WebhookMaxInflight int           // REPLICAS_WEBHOOK_MAX_INFLIGHT: webhook requests received at once
 	DeliveryRetention  time.Duration // REPLICAS_DELIVERY_RETENTION: how long delivery bodies are kept
+	IntakeBatchWait    time.Duration // REPLICAS_INTAKE_BATCH_WAIT: how long a batch of deliveries waits for more
+	IntakeBatchSize    int           // REPLICAS_INTAKE_BATCH_SIZE: deliveries in one transaction at most
 }
 
 // LoadConfig reads the environment through getenv (os.Getenv in main) and
@@ -385,8 +390,24 @@ func (p *parser) limits() LimitsConfig {
 		p.problem("REPLICAS_DELIVERY_RETENTION", "must be a duration of at least a day, such as 720h or 30d, got %q", v)
 	}
 	l.DeliveryRetention = d
+	v = p.env["REPLICAS_INTAKE_BATCH_WAIT"]
+	d, err = time.ParseDuration(v)
+	if err != nil || d < 0 || d > maxBatchWait {
+		p.problem("REPLICAS_INTAKE_BATCH_WAIT", "must be a duration from 0 to %s, such as 2ms, got %q", maxBatchWait, v)
+	}
+	l.IntakeBatchWait = d
+	v = p.env["REPLICAS_INTAKE_BATCH_SIZE"]
+	n, err = strconv.Atoi(v)
+	if err != nil || n < 1 || n > intake.MaxBatchSize {
+		p.problem("REPLICAS_INTAKE_BATCH_SIZE", "must be a number from 1 to %d, got %q", intake.MaxBatchSize, v)
+	}
+	l.IntakeBatchSize = n
 	return l
 }
+
+// maxBatchWait keeps the wait of a batch far below the senders' timeouts
+// (GitHub's is 10 s): it is added to a delivery's answer when traffic is low.
+const maxBatchWait = time.Second
 
 func (p *parser) workspaces() WorkspacesConfig {
 	v := p.env["REPLICAS_WORKSPACE_TOKEN_TTL"]

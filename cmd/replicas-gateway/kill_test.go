@@ -7,11 +7,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -118,6 +120,10 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		"GITHUB_APP_PRIVATE_KEY":  string(fake.PrivateKey),
 		"GITHUB_APP_SLUG":         "tryreplicas",
 		"GITHUB_API_URL":          fake.URL + "/",
+		// Group commit on, with a wait long enough that concurrent
+		// deliveries surely share transactions.
+		"REPLICAS_INTAKE_BATCH_WAIT": "20ms",
+		"REPLICAS_INTAKE_BATCH_SIZE": "16",
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -147,9 +153,11 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 
 	first := startProcess(t, bin, env, logFile, base)
 
-	// Four senders stream 300 signed mentions; the process is killed once
-	// half of them were answered, while the senders keep going.
-	const senders, perSender, killAfter = 4, 75, 150
+	// Sixteen senders stream 320 signed mentions at once, so deliveries
+	// are recorded in shared transactions; the process is killed once half
+	// of them were answered, while the senders keep going.
+	const senders, perSender, killAfter = 16, 20, 160
+	var batchesBeforeKill float64
 	var mu sync.Mutex
 	var answered []string // delivery ids answered 2xx
 	var bodies = map[string][]byte{}
@@ -198,6 +206,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 				mu.Unlock()
 				if n == killAfter {
 					killOnce.Do(func() {
+						batchesBeforeKill = scrapeCounter(t, base, "replicas_intake_batches_total")
 						close(killed) // first: a sender whose request dies with the process must know why
 						_ = first.cmd.Process.Signal(syscall.SIGKILL)
 					})
@@ -214,6 +223,9 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 	<-first.exited
 	if len(answered) < killAfter {
 		t.Fatalf("only %d deliveries answered", len(answered))
+	}
+	if batchesBeforeKill < 1 {
+		t.Fatalf("no delivery shared a transaction before the kill (replicas_intake_batches_total %v)", batchesBeforeKill)
 	}
 
 	db, err := sqldb.OpenPostgres(ctx, dbURL, schema)
@@ -301,6 +313,33 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		t.Errorf("%d deliveries stored for %d answered, %d process jobs, %d workspaces, %d completed launches; want at least as many and one of each per delivery",
 			total, len(answered), jobs, workspaces, launches)
 	}
-	t.Logf("%d deliveries answered, %d stored; at the kill %d not yet launched and %d jobs running; all launched once %.1f s after the restart",
-		len(answered), total, unlaunched, running, recovery.Seconds())
+	t.Logf("%d deliveries answered, %d stored (%v shared transactions before the kill); at the kill %d not yet launched and %d jobs running; all launched once %.1f s after the restart",
+		len(answered), total, batchesBeforeKill, unlaunched, running, recovery.Seconds())
+}
+
+// scrapeCounter reads one unlabelled counter from the gateway's /metrics.
+func scrapeCounter(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Errorf("scrape metrics: %v", err)
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("scrape metrics: %v", err)
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Errorf("metric %s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Errorf("metric %s not exported", name)
+	return 0
 }

@@ -44,18 +44,21 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
-	return serve(ctx, cfg, ln, log)
+	return serve(ctx, cfg, ln, log, true)
 }
 
-// serve runs migrations, the job queue and the HTTP server on ln until ctx ends.
-func serve(ctx context.Context, cfg Config, ln net.Listener, l *slog.Logger) error {
+// serve runs migrations, the job queue (unless workers is false: then jobs
+// are recorded and wait) and the HTTP server on ln until ctx ends.
+func serve(ctx context.Context, cfg Config, ln net.Listener, l *slog.Logger, workers bool) error {
 	a, err := openApp(ctx, cfg, l, queue.Options{})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.queue.Start(ctx); err != nil {
-		return fmt.Errorf("start queue: %w", err)
+	if workers {
+		if err := a.queue.Start(ctx); err != nil {
+			return fmt.Errorf("start queue: %w", err)
+		}
 	}
 	// Long polls answer at once when shutdown starts, and local workspace
 	// runners end, so they do not hold it up.

@@ -22,7 +22,7 @@ func startServe(t *testing.T, cfg Config) (base string, stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, ln, sqldbtest.Logger()) }()
+	go func() { done <- serve(ctx, cfg, ln, sqldbtest.Logger(), true) }()
 	base = "http://" + ln.Addr().String()
 	waitReady(t, base)
 	return base, func() {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/integrations/intake"
@@ -27,7 +28,28 @@ type DeliveryRecorder interface {
 	Record(ctx context.Context, d intake.Delivery) (intake.Delivery, bool, error)
 }
 
+// BatchReporter is a DeliveryRecorder that groups deliveries into
+// transactions (intake.Service); its counts are exported as metrics.
+type BatchReporter interface {
+	Stats() intake.BatchStats
+}
+
+// registerBatchMetrics exports group commit's counts.
+func registerBatchMetrics(reg prometheus.Registerer, b BatchReporter) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replicas_intake_batches_total",
+			Help: "Transactions that recorded more than one webhook delivery."}, func() float64 { return float64(b.Stats().Batches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replicas_intake_batched_deliveries_total",
+			Help: "Webhook deliveries recorded in those transactions."}, func() float64 { return float64(b.Stats().Deliveries) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "replicas_intake_batch_fallbacks_total",
+			Help: "Batches that failed and were recorded one delivery per transaction."}, func() float64 { return float64(b.Stats().Fallbacks) }),
+	)
+}
+
 func (s *Server) webhookRoutes(r *gin.Engine) {
+	if b, ok := s.Deliveries.(BatchReporter); ok {
+		registerBatchMetrics(s.Registry, b)
+	}
 	n := s.WebhookMaxInflight
 	if n <= 0 {
 		n = DefaultWebhookMaxInflight
