@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Webhook intake, side by side in one sitting: the same signed real
 # issue_comment, the same senders (`replicas-gateway bench intake`), against
-#   1. the gateway (`serve`) on PostgreSQL,
-#   2. the gateway on embedded SQLite,
+#   1. the gateway on PostgreSQL and on embedded SQLite: `bench serve` (the
+#      acknowledgement path: serve without job workers) and `serve` (the
+#      deliveries are processed while more arrive); with BEFORE=<git ref>,
+#      also `serve` built from that ref,
 #   3. a bare net/http handler: verify the HMAC, parse the payload, store nothing,
 #   4. Probot (npm, a minimal app: verify, parse, dispatch, store nothing),
 # and pgbench inserting the same payload durably, one row per transaction.
@@ -10,6 +12,7 @@
 #
 #   bash .ci/bench-intake.sh                      # 30 s per target, 32 senders
 #   DURATION=10s CONCURRENCY=32 bash .ci/bench-intake.sh
+#   BEFORE=4090148 bash .ci/bench-intake.sh       # with the version before group commit
 #
 # Needs PostgreSQL at BENCH_DATABASE_URL (default: the tests' database;
 # scratch schemas are created and dropped), pgbench, node and npm (Probot is
@@ -24,6 +27,7 @@ PGURL=${BENCH_DATABASE_URL:-${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/replicas-bench-intake}
 SQLITE_BEFORE=${SQLITE_BEFORE:-705} # req/s of the gateway on SQLite before group commit (README)
 SECRET=bench-$RANDOM$RANDOM
+LOAD_BEFORE=$(cut -d" " -f1-3 /proc/loadavg)
 mkdir -p "$BENCH_DIR"
 RUN=$(mktemp -d "$BENCH_DIR/run.XXXXXX")
 PIDS=()
@@ -58,26 +62,38 @@ load() {
 
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
-# 1. The gateway on PostgreSQL.
-psql -q "$PGURL" -c 'DROP SCHEMA IF EXISTS bench_intake_gw CASCADE' -c 'CREATE SCHEMA bench_intake_gw' >/dev/null
-sep='?'; [[ $PGURL == *\?* ]] && sep='&'
-P=$(port)
-DATABASE_URL="$PGURL${sep}search_path=bench_intake_gw" REPLICAS_ENCRYPTION_KEY=$(openssl rand -base64 32) \
-  REPLICAS_ADDR=127.0.0.1:$P REPLICAS_DATA_DIR="$RUN/pg-data" GITHUB_WEBHOOK_SECRET=$SECRET \
-  "$BIN" serve > "$RUN/gateway-postgres.log" 2>&1 &
-pid=$!; PIDS+=("$pid")
-wait_http "http://127.0.0.1:$P/readyz"
-load gateway-postgres "http://127.0.0.1:$P/webhooks/github"
-stop "$pid"
+# gateway NAME postgres|sqlite BINARY COMMAND...: start the gateway, load it, stop it.
+gateway() {
+  local name=$1 db=$2 bin=$3; shift 3
+  local p; p=$(port)
+  local vars=(REPLICAS_ADDR=127.0.0.1:$p REPLICAS_DATA_DIR="$RUN/$name-data" GITHUB_WEBHOOK_SECRET=$SECRET)
+  if [[ $db == postgres ]]; then
+    psql -q "$PGURL" -c 'DROP SCHEMA IF EXISTS bench_intake_gw CASCADE' -c 'CREATE SCHEMA bench_intake_gw' >/dev/null 2>&1
+    local sep='?'; [[ $PGURL == *\?* ]] && sep='&'
+    vars+=(DATABASE_URL="$PGURL${sep}search_path=bench_intake_gw" REPLICAS_ENCRYPTION_KEY=$(openssl rand -base64 32))
+  fi
+  env "${vars[@]}" "$bin" "$@" > "$RUN/$name.log" 2>&1 &
+  local pid=$!; PIDS+=("$pid")
+  wait_http "http://127.0.0.1:$p/readyz"
+  load "$name" "http://127.0.0.1:$p/webhooks/github"
+  stop "$pid"
+}
 
-# 2. The gateway on SQLite.
-P=$(port)
-REPLICAS_ADDR=127.0.0.1:$P REPLICAS_DATA_DIR="$RUN/sqlite-data" GITHUB_WEBHOOK_SECRET=$SECRET \
-  "$BIN" serve > "$RUN/gateway-sqlite.log" 2>&1 &
-pid=$!; PIDS+=("$pid")
-wait_http "http://127.0.0.1:$P/readyz"
-load gateway-sqlite "http://127.0.0.1:$P/webhooks/github"
-stop "$pid"
+# 1. The gateway: the acknowledgement path alone (`bench serve`: serve
+# without job workers), then `serve` as it runs, processing each delivery
+# while more arrive. BEFORE=<git ref> adds `serve` of that version.
+gateway gateway-postgres postgres "$BIN" bench serve
+gateway gateway-sqlite sqlite "$BIN" bench serve
+gateway serve-postgres postgres "$BIN" serve
+gateway serve-sqlite sqlite "$BIN" serve
+if [[ -n ${BEFORE:-} ]]; then
+  echo "building $BEFORE" >&2
+  mkdir -p "$RUN/before"
+  git archive "$BEFORE" | tar -x -C "$RUN/before"
+  (cd "$RUN/before" && go build -o "$RUN/replicas-gateway-before" ./cmd/replicas-gateway)
+  gateway before-postgres postgres "$RUN/replicas-gateway-before" serve
+  gateway before-sqlite sqlite "$RUN/replicas-gateway-before" serve
+fi
 
 # 3. The bare net/http handler.
 P=$(port)
@@ -150,20 +166,31 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 PAYLOAD_BYTES=$(jq -r .payload_bytes "$RUN/gateway-postgres.json")
 echo
 echo "Webhook intake: ${PAYLOAD_BYTES}-byte signed issue_comment, $CONCURRENCY concurrent senders, $DURATION each, loopback"
-echo "($(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(psql -qtA "$PGURL" -c 'SHOW server_version') ; Probot $PROBOT_VERSION on Node $(node --version))"
+echo "($(nproc) cores, load average before: $LOAD_BEFORE; $(psql -qtA "$PGURL" -c 'SHOW server_version') ; Probot $PROBOT_VERSION on Node $(node --version))"
 echo
 echo "| target | req/s | p50 | p99 | errors |"
 echo "| --- | --- | --- | --- | --- |"
-row "gateway on PostgreSQL (group commit)" gateway-postgres
-row "gateway on SQLite (group commit)" gateway-sqlite
-row "bare net/http: HMAC + parse, stores nothing" bare-net-http
+row "gateway on PostgreSQL, acknowledgement path (bench serve)" gateway-postgres
+row "gateway on SQLite, acknowledgement path (bench serve)" gateway-sqlite
+row "gateway on PostgreSQL, serve (processing runs alongside)" serve-postgres
+row "gateway on SQLite, serve (processing runs alongside)" serve-sqlite
+if [[ -n ${BEFORE:-} ]]; then
+  row "before ($BEFORE) on PostgreSQL, serve" before-postgres
+  row "before ($BEFORE) on SQLite, serve" before-sqlite
+fi
+row "bare net/http: HMAC + go-github parse, stores nothing" bare-net-http
 row "Probot $PROBOT_VERSION: verify + parse + dispatch, stores nothing" probot
 row "pgbench: one durable insert of the payload per transaction" pgbench
 echo
 GP=$(rate gateway-postgres); GL=$(rate gateway-sqlite); PR=$(rate probot); PB=$(rate pgbench); BARE=$(rate bare-net-http)
-echo "gateway PostgreSQL / pgbench single inserts: $(ratio "$GP" "$PB")×  (target ≥ 0.5)"
-echo "gateway PostgreSQL / Probot:                 $(ratio "$GP" "$PR")×  (target ≥ 1.0)"
-echo "gateway PostgreSQL p99:                      $(jq -r .p99_ms "$RUN/gateway-postgres.json") ms  (target < 50)"
-echo "gateway SQLite / before group commit ($SQLITE_BEFORE/s): $(ratio "$GL" "$SQLITE_BEFORE")×  (target ≥ 3)"
+SP=$(rate serve-postgres); SL=$(rate serve-sqlite)
+echo "gateway PostgreSQL / pgbench single inserts: $(ratio "$GP" "$PB")×  (serve: $(ratio "$SP" "$PB")×; target ≥ 0.5)"
+echo "gateway PostgreSQL / Probot:                 $(ratio "$GP" "$PR")×  (serve: $(ratio "$SP" "$PR")×; target ≥ 1.0)"
+echo "gateway PostgreSQL p99:                      $(jq -r .p99_ms "$RUN/gateway-postgres.json") ms  (serve: $(jq -r .p99_ms "$RUN/serve-postgres.json") ms; target < 50)"
 echo "gateway PostgreSQL / bare net/http:          $(ratio "$GP" "$BARE")×"
+echo "gateway SQLite / README's before ($SQLITE_BEFORE/s): $(ratio "$GL" "$SQLITE_BEFORE")×  (serve: $(ratio "$SL" "$SQLITE_BEFORE")×; target ≥ 3)"
+if [[ -n ${BEFORE:-} ]]; then
+  echo "serve, after / before ($BEFORE): PostgreSQL $(ratio "$SP" "$(rate before-postgres)")×, SQLite $(ratio "$SL" "$(rate before-sqlite)")×"
+  echo "acknowledgement path / before's serve: PostgreSQL $(ratio "$GP" "$(rate before-postgres)")×, SQLite $(ratio "$GL" "$(rate before-sqlite)")×"
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); raw results in $RUN"

@@ -1,6 +1,7 @@
 // Command replicas-gateway runs the Replicas integration gateway and its
-// admin tools. main only sets gin's process-wide mode, sets up signals and
-// calls run; each subcommand lives in its own file.
+// admin tools. main only sets the process-wide settings (gin's mode, the
+// collector's target), sets up signals and calls run; each subcommand lives
+// in its own file.
 
 package main
 
@@ -11,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -34,6 +36,14 @@ func main() {
 	// gin's mode is process-wide; release mode keeps its debug lines (every
 	// route at start-up) out of the logs.
 	gin.SetMode(gin.ReleaseMode)
+	// Webhook bodies are copied a few times on their way to the database
+	// (read, encoded into the batch's statement): with the default GOGC of
+	// 100 the collector took a third of the intake's CPU while the live heap
+	// stays small. 400 trades a larger heap for about a quarter less CPU per
+	// delivery (measured, README Benchmarks). An explicit GOGC still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {

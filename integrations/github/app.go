@@ -1,6 +1,7 @@
 package github
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -128,40 +129,65 @@ func (a *App) Verify(h http.Header, body []byte) (intake.Delivery, error) {
 	return intake.Delivery{DeliveryID: id, Event: event, Body: body}, nil
 }
 
-// topLevelAction checks that body is one valid JSON object and returns its
-// top-level "action" (empty when it has none): one validating scan of the
-// body, then a walk over the top-level keys that skips every other value.
-func topLevelAction(body []byte) (string, error) {
-	if !json.Valid(body) {
-		return "", errors.New("not valid JSON")
-	}
-	i := skipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
+// topLevelAction is the shape check before the 2xx: body must be one JSON
+// object whose structure is complete (strings closed, brackets balanced, keys
+// followed by colons, nothing after the end), and its top-level "action" is
+// returned (empty when it has none). Scalars are not checked one by one: the
+// signature already proved who sent the body, and the process job decodes it
+// in full. One pass, strings skipped with IndexByte.
+func topLevelAction(b []byte) (string, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
 		return "", errors.New("not a JSON object")
 	}
-	i++
+	i = skipSpace(b, i+1)
+	action := ""
+	if i < len(b) && b[i] == '}' {
+		return action, endOfDocument(b, i+1)
+	}
 	for {
-		i = skipSpace(body, i)
-		if body[i] == '}' {
-			return "", nil
+		if i >= len(b) || b[i] != '"' {
+			return "", errors.New("expected a key")
 		}
-		if body[i] == ',' {
-			i = skipSpace(body, i+1)
+		keyEnd, err := skipString(b, i)
+		if err != nil {
+			return "", err
 		}
-		keyEnd := skipValue(body, i)
-		key := body[i:keyEnd]
-		i = skipSpace(body, keyEnd)
-		i = skipSpace(body, i+1) // the colon
-		end := skipValue(body, i)
+		key := b[i:keyEnd]
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return "", errors.New("expected a colon after a key")
+		}
+		i = skipSpace(b, i+1)
+		end, err := skipValue(b, i)
+		if err != nil {
+			return "", err
+		}
 		if string(key) == `"action"` {
-			var action string
-			if err := json.Unmarshal(body[i:end], &action); err != nil {
+			if err := json.Unmarshal(b[i:end], &action); err != nil {
 				return "", fmt.Errorf("action: %w", err)
 			}
-			return action, nil
 		}
-		i = end
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return "", errors.New("unexpected end of the object")
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return action, endOfDocument(b, i+1)
+		default:
+			return "", errors.New("expected a comma or the end of the object")
+		}
 	}
+}
+
+func endOfDocument(b []byte, i int) error {
+	if skipSpace(b, i) != len(b) {
+		return errors.New("data after the object")
+	}
+	return nil
 }
 
 func skipSpace(b []byte, i int) int {
@@ -171,38 +197,72 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue returns the end of the JSON value that starts at b[i]; b is
-// valid JSON, so strings, nesting and literals need no further checks.
-func skipValue(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
+// skipString returns the end of the string that starts at b[i] (a quote).
+func skipString(b []byte, i int) (int, error) {
+	for j := i + 1; ; {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errors.New("unterminated string")
+		}
+		j += k
+		backslashes := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return j + 1, nil
+		}
+		j++
+	}
+}
+
+// skipValue returns the end of the value that starts at b[i]: a string, an
+// object or array with balanced brackets, or a scalar up to the next
+// delimiter.
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errors.New("missing value")
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		var stack []byte
+		for j := i; j < len(b); j++ {
+			switch c := b[j]; c {
+			case '"':
+				end, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				stack = append(stack, c)
+			case '}', ']':
+				open := byte('{')
+				if c == ']' {
+					open = '['
+				}
+				if len(stack) == 0 || stack[len(stack)-1] != open {
+					return 0, errors.New("unbalanced brackets")
+				}
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					return j + 1, nil
 				}
 			}
-			if depth == 0 {
-				return i + 1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			depth--
-			if depth == 0 {
-				return i + 1
-			}
-			if depth < 0 {
-				return i // the end of the enclosing object
-			}
-		case ',':
-			if depth == 0 {
-				return i
-			}
 		}
+		return 0, errors.New("unterminated object or array")
+	default:
+		j := i
+		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+			j++
+		}
+		if j == i {
+			return 0, errors.New("missing value")
+		}
+		return j, nil
 	}
-	return i
 }
 
 // client is a go-github client acting as the installation.

@@ -139,6 +139,15 @@ func TestTopLevelAction(t *testing.T) {
 		{`[{"action":"x"}]`, "", false},
 		{`{"action":1}`, "", false},
 		{`{"action":"x"`, "", false},
+		{`{"a":"x\\"}`, "", true},
+		{`{"a":"x\"}`, "", false},
+		{`{"a":[1,2}`, "", false},
+		{`{"a" 1}`, "", false},
+		{`{"a":}`, "", false},
+		{`{"a":1}{}`, "", false},
+		{`{"a":{"b":[{"c":"]}"}]}, "action":"edited"}`, "edited", true},
+		{`{`, "", false},
+		{``, "", false},
 	} {
 		got, err := topLevelAction([]byte(tc.body))
 		if (err == nil) != tc.ok || got != tc.action {
