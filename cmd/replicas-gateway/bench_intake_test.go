@@ -1,13 +1,16 @@
 // End-to-end intake load: signed real GitHub payloads POSTed over loopback
 // HTTP by concurrent clients until 2xx, against (1) a bare net/http handler
 // that only checks the HMAC, (2) the whole gateway on SQLite and (3) on
-// PostgreSQL — verification, durable record and job insert in one
-// transaction. Prints throughput and p50/p99 latency as a table:
+// PostgreSQL — verification, durable record and job insert, grouped into
+// shared transactions. Prints throughput and p50/p99 latency as a table:
 //
 //	go test -run '^$' -bench BenchmarkIntake -benchtime 3000x ./cmd/replicas-gateway
 //
 // The queue's workers are not started, so only the acknowledgement path is
-// measured (processing is asynchronous by design).
+// measured (processing is asynchronous by design). Everything runs in one
+// process, which makes this the place to take CPU and allocation profiles
+// (-cpuprofile, -memprofile; .ci/pprof-costs.py sums them by cost); the
+// comparison with other servers is .ci/bench-intake.sh.
 package main
 
 import (
