@@ -113,9 +113,20 @@ func (b *batcher) record(ctx context.Context, d Delivery) (Delivery, bool, error
 }
 
 // lead closes bt after the wait (or when full), commits it on a free
-// committer, and releases its followers.
+// committer, and releases its followers. Should the commit not return (a
+// panic), every delivery of the batch is answered as not recorded, never
+// as recorded.
 func (b *batcher) lead(ctx context.Context, bt *batch) {
-	defer close(bt.done)
+	var items []*pending
+	committed := false
+	defer func() {
+		if !committed {
+			for _, p := range items {
+				p.d, p.dup, p.err = Delivery{}, false, errBatchAborted
+			}
+		}
+		close(bt.done)
+	}()
 	if b.opts.Wait > 0 && b.opts.Size > 1 {
 		t := time.NewTimer(b.opts.Wait)
 		select {
@@ -130,12 +141,17 @@ func (b *batcher) lead(ctx context.Context, bt *batch) {
 	if b.open == bt {
 		b.open = nil
 	}
-	items := bt.items
+	items = bt.items
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	b.commit(ctx, items)
+	committed = true
 }
+
+// errBatchAborted answers the deliveries of a batch whose commit never
+// returned.
+var errBatchAborted = fmt.Errorf("the batch of deliveries was not committed: %w", errNotRecorded)
 
 // commitBatch records items: duplicates inside the batch are folded onto
 // their first copy, the rest go in one transaction. When that transaction
