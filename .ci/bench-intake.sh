@@ -34,6 +34,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  rm -rf "$RUN"/*-data "$RUN/before" # the databases the gateways filled (GBs); results and logs stay
   psql -q "$PGURL" -c 'DROP SCHEMA IF EXISTS bench_intake_gw CASCADE' -c 'DROP SCHEMA IF EXISTS bench_intake_pgbench CASCADE' >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
