@@ -92,6 +92,9 @@ func (a *App) Setup(ctx context.Context, r SetupRequest) (SetupResult, error) {
 		return SetupResult{}, err
 	}
 	res := SetupResult{OrgID: st.OrgID}
+	if err := a.stillAdmin(ctx, a.db, st.OrgID, st.UserID); err != nil {
+		return res, err
+	}
 	in, err := a.store.Installation(ctx, a.db, r.InstallationID)
 	switch {
 	case err == nil && in.OrgID != "" && in.OrgID != st.OrgID:
@@ -129,6 +132,9 @@ func (a *App) Setup(ctx context.Context, r SetupRequest) (SetupResult, error) {
 		return res, err
 	}
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		if err := a.stillAdmin(ctx, tx, st.OrgID, st.UserID); err != nil {
+			return err
+		}
 		if err := a.store.Upsert(ctx, tx, Installation{ID: inst.GetID(), AccountLogin: inst.GetAccount().GetLogin(), AccountID: inst.GetAccount().GetID(),
 			AccountType: inst.GetAccount().GetType(), Status: "active", RepositorySelection: inst.GetRepositorySelection(), InstallerID: me.GetID()}); err != nil {
 			return err
@@ -243,6 +249,16 @@ func (a *App) completePending(ctx context.Context, tx sqldb.Tx, installationID i
 		a.log.Warn("pending connect not bound: the installer is not the admin's GitHub account proven by OAuth", "installation_id", installationID, "org_id", orgID)
 		return nil
 	}
+	if err := a.stillAdmin(ctx, tx, orgID, adminID); err != nil {
+		if !errors.Is(err, errs.ErrForbidden) {
+			return err
+		}
+		a.log.Warn("pending connect dropped: the person who started it no longer administers the org", "installation_id", installationID, "org_id", orgID)
+		if _, err := tx.Exec(ctx, `DELETE FROM github_pending_connects WHERE installation_id = $1`, installationID); err != nil {
+			return fmt.Errorf("github: clear pending connect: %w", err)
+		}
+		return nil
+	}
 	err = a.bindTx(ctx, tx, installationID, orgID, adminID)
 	if errors.Is(err, ErrInstallationBound) {
 		a.log.Warn("pending connect dropped: the installation is bound to another org", "installation_id", installationID, "org_id", orgID)
@@ -251,6 +267,26 @@ func (a *App) completePending(ctx context.Context, tx sqldb.Tx, installationID i
 		}
 	}
 	return err
+}
+
+// errNoLongerAdmin: the person who started a connect is no longer an admin
+// of its org (removed or demoted since); their open browser binds nothing.
+var errNoLongerAdmin = errs.Forbidden("only an admin of the org connects it, and the person who started this connect no longer is one")
+
+// stillAdmin is the rule that a connect binds only while the person who
+// started it administers the org: the state proves the browser, not that
+// the authority it had 30 minutes ago still holds.
+func (a *App) stillAdmin(ctx context.Context, q sqldb.Querier, orgID, userID string) error {
+	m, err := a.ids.Member(ctx, q, orgID, userID)
+	switch {
+	case errors.Is(err, identity.ErrNotFound):
+		return errNoLongerAdmin
+	case err != nil:
+		return err
+	case m.Role != identity.RoleAdmin:
+		return errNoLongerAdmin
+	}
+	return nil
 }
 
 // bindTx binds the installation, clears the pending connect, audits and

@@ -51,6 +51,10 @@ func (a *App) ConnectURL(ctx context.Context, orgID, adminID, sessionID string) 
 	return strings.Replace(u, url.QueryEscape(Scopes), Scopes, 1), nil
 }
 
+// errNoLongerAdmin: the person who started a connect is no longer an admin
+// of its org (removed or demoted since); their open browser connects nothing.
+var errNoLongerAdmin = errs.Forbidden("only an admin of the org connects Linear, and the person who started this connect no longer is one")
+
 // Callback finishes the install: code → tokens → viewer → connection. Only
 // the browser session that started the connect completes it.
 func (a *App) Callback(ctx context.Context, signedState, code, sessionID string) (Connection, error) {
@@ -72,6 +76,13 @@ func (a *App) Callback(ctx context.Context, signedState, code, sessionID string)
 		return Connection{}, ErrOrganizationMismatch
 	}
 	err = a.db.InTx(ctx, func(tx sqldb.Tx) error {
+		// The state proves the browser; the connect binds only while the
+		// person who started it still administers the org.
+		if m, err := a.ids.Member(ctx, tx, st.OrgID, st.UserID); errors.Is(err, identity.ErrNotFound) || err == nil && m.Role != identity.RoleAdmin {
+			return errNoLongerAdmin
+		} else if err != nil {
+			return err
+		}
 		if err := a.store.Connect(ctx, tx, c, Tokens{Access: tok.AccessToken, Refresh: tok.RefreshToken, Expiry: tok.Expiry}, st.UserID); err != nil {
 			return err
 		}
