@@ -26,6 +26,10 @@ func oauthEnv(t *testing.T, db *sqldb.DB) *env {
 	e.app.cfg.ClientID, e.app.cfg.ClientSecret = "client", "client-secret"
 	e.app.cfg.AuthorizeURL = e.fake.URL + "/oauth/authorize"
 	e.app.states = oauthstate.New([]byte("state-key"))
+	// Ada connects as an admin; a connect binds only while its starter is one.
+	if _, err := e.db.Exec(ctx, `UPDATE memberships SET role = 'admin' WHERE org_id = $1 AND user_id = $2`, e.orgID, e.ada.ID); err != nil {
+		t.Fatal(err)
+	}
 	link, err := e.app.ConnectURL(ctx, e.orgID, e.ada.ID, "ses_browser")
 	if err != nil {
 		t.Fatal(err)
