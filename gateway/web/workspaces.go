@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/tryreplicas/gateway/gateway/errs"
+	"github.com/tryreplicas/gateway/gateway/secret"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -47,9 +48,10 @@ func row(w launch.Workspace, viewerID string) workspaceRow {
 	default:
 		r.SourceText = w.Source.Kind
 	}
-	if !strings.HasPrefix(r.SourceURL, "https://") && !strings.HasPrefix(r.SourceURL, "http://") {
-		r.SourceURL = "" // only web links become links
-	}
+	// Only absolute http(s) addresses without user information become links:
+	// both come from outside (a webhook's payload, a runner's report).
+	r.SourceURL = secret.PublicURL(w.Source.URL)
+	r.ResultURL = secret.PublicURL(w.ResultURL)
 	return r
 }
 
