@@ -163,13 +163,13 @@ func (s *Server) renderError(p *Page, err error) {
 	case sqldb.IsUnavailable(err):
 		status, code, msg = http.StatusServiceUnavailable, "unavailable", "The database is unavailable; try again shortly."
 	default:
-		s.Logger.Error("page failed", "path", p.R.URL.Path, "err", err)
+		s.Logger.Error("page failed", "route", p.R.Pattern, "err", err) // never the path: it can carry a link token
 	}
 	if status == http.StatusServiceUnavailable {
 		p.W.Header().Set("Retry-After", "5")
 	}
 	if rerr := s.render(p, status, "error", "Error", errorView{Status: status, Code: code}, msg); rerr != nil {
-		s.Logger.Error("error page failed", "path", p.R.URL.Path, "err", rerr)
+		s.Logger.Error("error page failed", "route", p.R.Pattern, "err", rerr)
 		http.Error(p.W, msg, status)
 	}
 }
