@@ -41,6 +41,7 @@ var (
 	ErrLoginLinkUnknown  = errs.New(errs.ErrNotFound, "login_link_not_found", "the sign-in link is unknown, already used or expired")
 	ErrSignInFirst       = errs.New(errs.ErrUnauthorized, "sign_in_required", "this email belongs to an existing user: sign in first, then accept the invitation")
 	ErrNoUser            = errs.Forbidden("an org automation token has no user: it cannot do this")
+	ErrAdminOnly         = errs.Forbidden("only an admin of the org can do this")
 )
 
 // ValidateEmail normalizes an email and checks its shape: at most 254
@@ -81,10 +82,14 @@ type Invitation struct {
 	Token      string     `json:"-"`
 }
 
-// Invite creates an invitation of email to the caller's org with role; an
+// Invite creates an invitation of email to the caller's org (an admin's)
+// with role; an
 // email that is already a member is ErrAlreadyMember. A newer invitation of
 // the same email replaces a pending one.
 func (s *Store) Invite(ctx context.Context, db *sqldb.DB, by Principal, email, name string, role Role) (Invitation, error) {
+	if !by.IsAdmin() {
+		return Invitation{}, ErrAdminOnly
+	}
 	email, err := ValidateEmail(email)
 	if err != nil {
 		return Invitation{}, err
@@ -140,8 +145,12 @@ func (s *Store) Invitations(ctx context.Context, q sqldb.Querier, orgID string) 
 	return sqldb.Collect(rows, func(r sqldb.Rows) (Invitation, error) { return scanInvitation(r) })
 }
 
-// RevokeInvitation withdraws a pending invitation of the caller's org.
+// RevokeInvitation withdraws a pending invitation of the caller's org
+// (admin only).
 func (s *Store) RevokeInvitation(ctx context.Context, db *sqldb.DB, by Principal, id string) error {
+	if !by.IsAdmin() {
+		return ErrAdminOnly
+	}
 	return db.InTx(ctx, func(tx sqldb.Tx) error {
 		n, err := tx.Exec(ctx, `UPDATE invitations SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND accepted_at IS NULL AND revoked_at IS NULL`,
 			s.now(), id, by.OrgID)
@@ -310,6 +319,9 @@ func (s *Store) RemoveMember(ctx context.Context, db *sqldb.DB, by Principal, us
 // SetRole changes a member's role in the caller's org (admin only), keeping
 // at least one admin.
 func (s *Store) SetRole(ctx context.Context, db *sqldb.DB, by Principal, userID string, role Role) (Member, error) {
+	if !by.IsAdmin() {
+		return Member{}, ErrAdminOnly
+	}
 	if role != RoleAdmin && role != RoleMember {
 		return Member{}, errs.Invalid("role must be admin or member, not %q", role)
 	}

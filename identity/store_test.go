@@ -205,3 +205,46 @@ func TestAdminLinkScope(t *testing.T) {
 		}
 	})
 }
+
+// Inviting, withdrawing an invitation and changing a role are an admin's:
+// the rule holds in the store, not only in the handlers that call it, and a
+// member's attempt changes nothing.
+func TestMembershipChangesNeedAnAdmin(t *testing.T) {
+	t.Parallel()
+	sqldbtest.Each(t, sets, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := identity.NewStore()
+		org, admin, _, err := s.Bootstrap(ctx, db, "acme", "admin@example.com", "Admin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob, err := s.EnsureUser(ctx, db, "bob@example.com", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddMember(ctx, db, org.ID, bob.ID, identity.RoleMember); err != nil {
+			t.Fatal(err)
+		}
+		asAdmin := identity.Principal{UserID: admin.ID, OrgID: org.ID, Role: identity.RoleAdmin}
+		asBob := identity.Principal{UserID: bob.ID, Email: bob.Email, OrgID: org.ID, Role: identity.RoleMember}
+		inv, err := s.Invite(ctx, db, asAdmin, "carol@example.com", "", identity.RoleMember)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Invite(ctx, db, asBob, "dave@example.com", "", identity.RoleAdmin); !errors.Is(err, errs.ErrForbidden) {
+			t.Errorf("member invites: %v", err)
+		}
+		if _, err := s.SetRole(ctx, db, asBob, bob.ID, identity.RoleAdmin); !errors.Is(err, errs.ErrForbidden) {
+			t.Errorf("member makes themselves admin: %v", err)
+		}
+		if err := s.RevokeInvitation(ctx, db, asBob, inv.ID); !errors.Is(err, errs.ErrForbidden) {
+			t.Errorf("member withdraws an invitation: %v", err)
+		}
+		if m, err := s.Member(ctx, db, org.ID, bob.ID); err != nil || m.Role != identity.RoleMember {
+			t.Errorf("bob = %+v, %v", m, err)
+		}
+		if invs, err := s.Invitations(ctx, db, org.ID); err != nil || len(invs) != 1 || invs[0].ID != inv.ID {
+			t.Errorf("invitations = %+v, %v", invs, err)
+		}
+	})
+}
