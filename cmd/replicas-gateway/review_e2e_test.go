@@ -82,3 +82,98 @@ func TestConnectLinearByDemotedAdminConnectsNothing(t *testing.T) {
 		t.Error("a demoted admin's callback connected Linear")
 	}
 }
+
+// Every page action names its target by id in the path or a form field; an
+// admin of another org, a member, a foreign session's CSRF token and a
+// removed member's still-open session change nothing with any of them.
+func TestPageActionsStayInTheirOrg(t *testing.T) {
+	t.Parallel()
+	g := startGateway(t, pgEnv(t))
+	ctx := context.Background()
+	acmeID, adaID := seed(t, g, true)
+	acmeAdmin := identity.Principal{UserID: adminOf(t, g, acmeID), OrgID: acmeID, Role: identity.RoleAdmin}
+	inv, err := g.app.identity.Invite(ctx, g.app.db, acmeAdmin, "carol@example.com", "", identity.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var adminTokenID string
+	if err := g.app.db.QueryRow(ctx, `SELECT id FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL`, acmeAdmin.UserID).Scan(&adminTokenID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := g.app.identity.Bootstrap(ctx, g.app.db, "beta", "eve@beta.example", "Eve"); err != nil {
+		t.Fatal(err)
+	}
+	eve := newWebClient(t, g.url)
+	eve.signIn(t, g, "eve@beta.example")
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/settings/members/" + adaID + "/remove", nil},
+		{"/settings/members/" + adaID + "/role", url.Values{"role": {"admin"}}},
+		{"/settings/members/" + acmeAdmin.UserID + "/role", url.Values{"role": {"member"}}},
+		{"/settings/members/invitations/" + inv.ID + "/revoke", nil},
+		{"/settings/user/tokens/" + adminTokenID + "/revoke", nil},
+		{"/session/org", url.Values{"org": {acmeID}}},
+		{"/session/org", url.Values{"org": {"acme"}}},
+		{"/settings/user/orgs/" + acmeID + "/leave", nil},
+	} {
+		if code, _, body := eve.post(t, "/workspaces", c.path, c.form); code != http.StatusNotFound && code != http.StatusForbidden {
+			t.Errorf("beta's admin posts %s %v = %d %s", c.path, c.form, code, body)
+		}
+	}
+	if _, _, body := eve.get(t, "/settings/members"); strings.Contains(body, "ada@example.com") || strings.Contains(body, "carol@example.com") {
+		t.Error("beta's admin sees acme's members")
+	}
+
+	// Ada, a member of acme: admin actions are refused, and another
+	// session's CSRF token (Eve's) is no token of hers.
+	ada := newWebClient(t, g.url)
+	ada.signIn(t, g, "ada@example.com")
+	for _, c := range []struct {
+		path string
+		form url.Values
+		want int
+	}{
+		{"/settings/agents/claude/api_key/delete", nil, http.StatusForbidden},
+		{"/settings/agents/default", url.Values{"agent": {"codex"}}, http.StatusForbidden},
+		{"/settings/members/" + adaID + "/role", url.Values{"role": {"admin"}}, http.StatusForbidden},
+		{"/settings/members/invitations/" + inv.ID + "/revoke", nil, http.StatusForbidden},
+		{"/settings/user/tokens/" + adminTokenID + "/revoke", nil, http.StatusNotFound},
+		{"/settings/user/tokens", url.Values{"csrf": {eve.csrf(t, "/workspaces")}}, http.StatusForbidden},
+		{"/settings/user/credentials/claude/api_key", url.Values{"csrf": {"x"}, "api_key": {"sk-ant-api03-forged"}}, http.StatusForbidden},
+	} {
+		if code, _, body := ada.post(t, "/workspaces", c.path, c.form); code != c.want {
+			t.Errorf("ada posts %s = %d, want %d: %s", c.path, code, c.want, body)
+		}
+	}
+	if m, err := g.app.identity.Member(ctx, g.app.db, acmeID, adaID); err != nil || m.Role != identity.RoleMember {
+		t.Errorf("ada = %+v, %v", m, err)
+	}
+	if m, err := g.app.identity.Member(ctx, g.app.db, acmeID, acmeAdmin.UserID); err != nil || m.Role != identity.RoleAdmin {
+		t.Errorf("acme's admin = %+v, %v", m, err)
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM invitations WHERE id = $1 AND revoked_at IS NULL`, inv.ID); n != 1 {
+		t.Error("the invitation was withdrawn")
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM api_tokens WHERE id = $1 AND revoked_at IS NULL`, adminTokenID); n != 1 {
+		t.Error("the admin's token was revoked")
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM credentials WHERE scope = 'user'`); n != 0 {
+		t.Errorf("%d personal credentials stored by a forged post", n)
+	}
+
+	// Removed, Ada's open session has no org left: no member page, no token.
+	if err := g.app.identity.RemoveMember(ctx, g.app.db, acmeAdmin, adaID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := ada.get(t, "/workspaces"); code != http.StatusForbidden {
+		t.Errorf("a removed member's workspaces page = %d", code)
+	}
+	if code, _, _ := ada.post(t, "/workspaces", "/settings/user/tokens", nil); code != http.StatusForbidden {
+		t.Errorf("a removed member creates a token: %d", code)
+	}
+	if n := g.count(t, `SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL`, adaID); n != 0 {
+		t.Errorf("a removed member holds %d live tokens", n)
+	}
+}
