@@ -16,7 +16,7 @@ type DeliveryService interface {
 	DeliveryRecorder
 	List(ctx context.Context, orgID string, limit int) ([]intake.Record, error)
 	Get(ctx context.Context, id string) (intake.Record, error)
-	Replay(ctx context.Context, id string) error
+	Replay(ctx context.Context, orgID, id string) error
 }
 
 func (s *Server) deliveryRoutes(r *gin.RouterGroup) {
@@ -50,7 +50,7 @@ func (s *Server) replayDelivery(c *gin.Context) error {
 	if !p.IsAdmin() {
 		return errAdminOnly
 	}
-	if err := s.Deliveries.Replay(ctx, d.ID); err != nil {
+	if err := s.Deliveries.Replay(ctx, p.OrgID, d.ID); err != nil {
 		return err
 	}
 	c.JSON(http.StatusAccepted, gin.H{"status": "replaying", "id": d.ID})

@@ -33,7 +33,7 @@ func (m *memDeliveries) List(context.Context, string, int) ([]intake.Record, err
 func (m *memDeliveries) Get(context.Context, string) (intake.Record, error) {
 	return intake.Record{}, intake.ErrNotFound
 }
-func (m *memDeliveries) Replay(context.Context, string) error { return nil }
+func (m *memDeliveries) Replay(context.Context, string, string) error { return nil }
 
 func limitsHandler(maxInflight int) (http.Handler, *memDeliveries) {
 	m := &memDeliveries{}

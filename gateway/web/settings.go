@@ -52,7 +52,7 @@ type Accounts interface {
 type Deliveries interface {
 	List(ctx context.Context, orgID string, limit int) ([]intake.Record, error)
 	Get(ctx context.Context, id string) (intake.Record, error)
-	Replay(ctx context.Context, id string) error
+	Replay(ctx context.Context, orgID, id string) error
 }
 
 // GitHubStatus is an org's GitHub connection (github.App).

@@ -179,7 +179,7 @@ func (s *Server) replayDelivery(p *Page) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Deliveries.Replay(p.R.Context(), d.ID); err != nil {
+	if err := s.Deliveries.Replay(p.R.Context(), p.Principal.OrgID, d.ID); err != nil {
 		return err
 	}
 	return p.RedirectFlash("/deliveries/"+d.ID, "Replaying the delivery; its new outcome shows here once it is processed (reload).")

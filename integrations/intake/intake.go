@@ -132,11 +132,13 @@ var ErrBodyDropped = errs.New(errs.ErrConflict, "body_dropped", "the delivery's 
 
 // Replay processes a stored delivery again with a new job. The TriggerKey of
 // a launch keeps it from launching twice; a delivery that launched nothing
-// (e.g. no credentials at the time) may launch now.
-func (s *Service) Replay(ctx context.Context, id string) error {
+// (e.g. no credentials at the time) may launch now. Only a delivery of
+// orgID is replayed: any other (another org's, or one no org was found for)
+// is ErrNotFound.
+func (s *Service) Replay(ctx context.Context, orgID, id string) error {
 	return s.db.InTx(ctx, func(tx sqldb.Tx) error {
 		var size int
-		err := tx.QueryRow(ctx, `SELECT length(body) FROM deliveries WHERE id = $1`, id).Scan(&size)
+		err := tx.QueryRow(ctx, `SELECT length(body) FROM deliveries WHERE id = $1 AND org_id = $2`, id, orgID).Scan(&size)
 		if errors.Is(err, sqldb.ErrNoRows) {
 			return ErrNotFound
 		}

@@ -401,7 +401,7 @@ func TestReplay(t *testing.T) {
 		}
 
 		e.chain.empty.Store(false)
-		if err := e.svc.Replay(context.Background(), stored.ID); err != nil {
+		if err := e.svc.Replay(context.Background(), "org_1", stored.ID); err != nil {
 			t.Fatal(err)
 		}
 		r = e.waitState(t, stored.ID, "processed")
@@ -410,7 +410,7 @@ func TestReplay(t *testing.T) {
 		}
 		ws := r.WorkspaceID
 
-		if err := e.svc.Replay(context.Background(), stored.ID); err != nil {
+		if err := e.svc.Replay(context.Background(), "org_1", stored.ID); err != nil {
 			t.Fatal(err)
 		}
 		r = e.waitState(t, stored.ID, "processed")
@@ -425,8 +425,18 @@ func TestReplay(t *testing.T) {
 		if len(launchErrs) != 3 || !errors.Is(launchErrs[0], launch.ErrNoCredentials) || launchErrs[1] != nil || !errors.Is(launchErrs[2], launch.ErrDuplicate) {
 			t.Fatalf("Then saw launch errors %v, want [no credentials, nil, duplicate]", launchErrs)
 		}
-		if err := e.svc.Replay(context.Background(), "dlv_missing"); !errors.Is(err, errs.ErrNotFound) {
+		if err := e.svc.Replay(context.Background(), "org_1", "dlv_missing"); !errors.Is(err, errs.ErrNotFound) {
 			t.Fatalf("replay of a missing delivery: %v", err)
+		}
+		before, err := e.svc.Get(context.Background(), stored.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.svc.Replay(context.Background(), "org_2", stored.ID); !errors.Is(err, errs.ErrNotFound) {
+			t.Fatalf("replay by another org: %v", err)
+		}
+		if after, _ := e.svc.Get(context.Background(), stored.ID); after.Outcome != before.Outcome || after.ProcessedAt == nil {
+			t.Fatalf("another org's replay changed the delivery: %+v", after)
 		}
 	})
 }
@@ -507,7 +517,7 @@ func TestBodyRetention(t *testing.T) {
 		if err != nil || old.Outcome != "ignored: old" || old.State != "processed" {
 			t.Fatalf("old delivery after the purge = %+v, %v", old, err)
 		}
-		if err := e.svc.Replay(ctx, ids["old"]); !errors.Is(err, intake.ErrBodyDropped) || !errors.Is(err, errs.ErrConflict) {
+		if err := e.svc.Replay(ctx, "org_1", ids["old"]); !errors.Is(err, intake.ErrBodyDropped) || !errors.Is(err, errs.ErrConflict) {
 			t.Fatalf("replay of an emptied delivery: %v, want body_dropped (conflict)", err)
 		}
 		if again, _ := e.svc.Get(ctx, ids["old"]); again.Outcome != "ignored: old" || again.ProcessedAt == nil {
@@ -518,7 +528,7 @@ func TestBodyRetention(t *testing.T) {
 		if _, dup, err := e.svc.Record(ctx, d); err != nil || !dup {
 			t.Fatalf("the old delivery again: dup=%v err=%v, want a duplicate", dup, err)
 		}
-		if err := e.svc.Replay(ctx, ids["new"]); err != nil {
+		if err := e.svc.Replay(ctx, "org_1", ids["new"]); err != nil {
 			t.Fatalf("replay of a delivery within the retention: %v", err)
 		}
 		e.waitState(t, ids["new"], "processed")
