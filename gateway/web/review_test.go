@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tryreplicas/gateway/integrations/conversation"
 	"github.com/tryreplicas/gateway/integrations/launch"
 )
 
@@ -34,7 +35,7 @@ func TestWorkspaceLinksOnlyWebAddresses(t *testing.T) {
 		w := launch.Workspace{ID: "ws_1", Agent: "claude", Status: "finished", ResultURL: c.url}
 		w.Source.Kind, w.Source.URL = "github", c.url
 		var buf bytes.Buffer
-		if err := pages["workspace"].ExecuteTemplate(&buf, "layout", view{Data: row(w, "")}); err != nil {
+		if err := pages["workspace"].ExecuteTemplate(&buf, "layout", view{Data: workspaceView(conversation.View{Workspace: w}, "")}); err != nil {
 			t.Fatal(err)
 		}
 		body := buf.String()
