@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
@@ -54,6 +56,25 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID stri
 	if err != nil {
 		return Resolution{}, fmt.Errorf("resolve credentials: %w", err)
 	}
+	var prefs []Agent
+	if agent == "" {
+		for _, owner := range []Owner{{ScopeUser, userID}, {ScopeOrg, orgID}} {
+			pref, err := s.Preference(ctx, q, owner)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return Resolution{}, err
+			}
+			if pref != "" {
+				prefs = append(prefs, pref)
+			}
+		}
+	}
+	return choose(all, prefs, agent)
+}
+
+// choose resolves from the credentials of one user and their org: the chain
+// of agent, or with agent "" of the first of prefs (the user's preference,
+// then the org's default) and then the agents in order that has one.
+func choose(all []Credential, prefs []Agent, agent Agent) (Resolution, error) {
 	sortChain(all)
 	chainOf := func(agent Agent) Resolution {
 		res := Resolution{Agent: agent, Chain: []ChainLink{}}
@@ -79,22 +100,84 @@ func (s *Store) Resolve(ctx context.Context, q sqldb.Querier, orgID, userID stri
 		}
 		return Resolution{}, ErrNoCredentials
 	}
-	var candidates []Agent
-	for _, owner := range []Owner{{ScopeUser, userID}, {ScopeOrg, orgID}} {
-		pref, err := s.Preference(ctx, q, owner)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return Resolution{}, err
-		}
-		if pref != "" {
-			candidates = append(candidates, pref)
-		}
-	}
-	for _, a := range append(candidates, agents...) {
+	for _, a := range append(prefs, agents...) {
 		if res := chainOf(a); len(res.Chain) > 0 {
 			return res, nil
 		}
 	}
 	return Resolution{}, ErrNoCredentials
+}
+
+// ResolveAll is the chosen agent's chain of each of userIDs in orgID, read
+// in two queries whatever their number (the credentials, the preferences).
+// A user with nothing usable has no entry.
+func (s *Store) ResolveAll(ctx context.Context, q sqldb.Querier, orgID string, userIDs []string) (map[string]Resolution, error) {
+	out := map[string]Resolution{}
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	args := []any{orgID}
+	marks := make([]string, len(userIDs))
+	for i, id := range userIDs {
+		args = append(args, id)
+		marks[i] = "$" + strconv.Itoa(i+2)
+	}
+	in := strings.Join(marks, ", ")
+	rows, err := q.Query(ctx, `SELECT `+credCols+` FROM credentials WHERE (scope = 'org' AND owner_id = $1) OR (scope = 'user' AND owner_id IN (`+in+`))`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("resolve members' credentials: %w", err)
+	}
+	all, err := sqldb.Collect(rows, func(r sqldb.Rows) (Credential, error) { return scanCred(r) })
+	if err != nil {
+		return nil, fmt.Errorf("resolve members' credentials: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT owner_kind, owner_id, agent FROM agent_preferences
+		WHERE (owner_kind = 'org' AND owner_id = $1) OR (owner_kind = 'user' AND owner_id IN (`+in+`))`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("resolve members' preferences: %w", err)
+	}
+	type pref struct {
+		owner Owner
+		agent Agent
+	}
+	prefs, err := sqldb.Collect(rows, func(r sqldb.Rows) (pref, error) {
+		var p pref
+		return p, r.Scan(&p.owner.Scope, &p.owner.ID, &p.agent)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resolve members' preferences: %w", err)
+	}
+	var orgDefault Agent
+	userPref := map[string]Agent{}
+	for _, p := range prefs {
+		if p.owner.Scope == ScopeOrg {
+			orgDefault = p.agent
+		} else {
+			userPref[p.owner.ID] = p.agent
+		}
+	}
+	for _, id := range userIDs {
+		var mine []Credential
+		for _, c := range all {
+			if c.Scope == ScopeOrg || c.Scope == ScopeUser && c.OwnerID == id {
+				mine = append(mine, c)
+			}
+		}
+		var order []Agent
+		for _, a := range []Agent{userPref[id], orgDefault} {
+			if a != "" {
+				order = append(order, a)
+			}
+		}
+		res, err := choose(mine, order, "")
+		switch {
+		case err == nil:
+			out[id] = res
+		case !errors.Is(err, ErrNoCredentials):
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Preference returns the preferred agent of a user (scope user) or the

@@ -70,6 +70,28 @@ func (s *Service) ResolveMember(ctx context.Context, orgID, userID, callerID str
 	if err != nil || callerID == userID {
 		return res, err
 	}
+	return redactPersonal(res), nil
+}
+
+// ResolveMembers is the chain a workspace of each of userIDs (members of
+// orgID) would get for their chosen agent, read at once; a user with nothing
+// usable has no entry. As with ResolveMember, personal credentials of anyone
+// but callerID show their method and status only.
+func (s *Service) ResolveMembers(ctx context.Context, orgID string, userIDs []string, callerID string) (map[string]Resolution, error) {
+	all, err := s.store.ResolveAll(ctx, s.db, orgID, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	for id, res := range all {
+		if id != callerID {
+			all[id] = redactPersonal(res)
+		}
+	}
+	return all, nil
+}
+
+// redactPersonal drops the id and hint of personal credentials from res.
+func redactPersonal(res Resolution) Resolution {
 	for _, links := range [][]ChainLink{res.Chain, res.Skipped} {
 		for i := range links {
 			if links[i].Scope == ScopeUser {
@@ -77,5 +99,5 @@ func (s *Service) ResolveMember(ctx context.Context, orgID, userID, callerID str
 			}
 		}
 	}
-	return res, nil
+	return res
 }

@@ -127,6 +127,21 @@ func TestResolve(t *testing.T) {
 					}
 				}
 				res, err := f.store.Resolve(ctx, f.db, f.org, f.user, tc.agent)
+				if tc.agent == "" { // ResolveAll, for many members at once, agrees
+					all, aerr := f.store.ResolveAll(ctx, f.db, f.org, []string{f.user, "someone-else"})
+					if aerr != nil {
+						t.Fatal(aerr)
+					}
+					got, ok := all[f.user]
+					if ok == (err != nil) || ok && fmt.Sprint(got) != fmt.Sprint(res) {
+						t.Fatalf("ResolveAll = %+v %v, Resolve = %+v %v", got, ok, res, err)
+					}
+					for _, l := range append(all["someone-else"].Chain, all["someone-else"].Skipped...) {
+						if l.Scope != credstore.ScopeOrg {
+							t.Fatalf("another member got this user's credential: %+v", l)
+						}
+					}
+				}
 				if tc.wantErr != nil {
 					if !errors.Is(err, tc.wantErr) {
 						t.Fatalf("err = %v, want %v", err, tc.wantErr)
