@@ -29,6 +29,7 @@ import (
 	"github.com/tryreplicas/gateway/integrations/launch"
 	"github.com/tryreplicas/gateway/integrations/linear"
 	"github.com/tryreplicas/gateway/integrations/oauthstate"
+	"github.com/tryreplicas/gateway/integrations/settingsview"
 )
 
 // migrationSets are the schemas of the packages the gateway composes; each
@@ -243,7 +244,8 @@ func newApp(cfg Config, db *sqldb.DB, log *slog.Logger, queueOpts queue.Options)
 		oauthconnect.Provider{Agent: credstore.AgentCodex, AuthorizeURL: cfg.Agents.CodexAuthorizeURL, TokenURL: cfg.Agents.CodexTokenURL,
 			ClientID: cfg.Agents.CodexClientID, RedirectURL: cfg.Agents.CodexRedirectURL, Scopes: cfg.Agents.CodexScopes})
 	pages := web.Deps{Logger: log, Identity: ids, Workspaces: a.launch, Conversations: conversation.New(a.launch, a.activity, ids), PublicURL: cfg.HTTP.PublicURL,
-		Credentials: creds, Connect: connect, Accounts: ids, Deliveries: a.intake, GitHubStatus: a.github, LinearTeams: a.linear}
+		Settings: settingsview.New(creds, ids, a.github, a.linear), Credentials: creds, Connect: connect, Accounts: ids, Deliveries: a.intake,
+		LinearTeams: a.linear}
 	if cfg.GitHub.ClientID != "" {
 		pages.GitHub = a.github
 	}

@@ -74,12 +74,14 @@ type Deps struct {
 	// cookie Secure.
 	PublicURL string
 	// The settings and admin pages (settings.go); nil leaves a page out.
-	Credentials  Credentials
-	Connect      AgentConnect
-	Accounts     Accounts
-	Deliveries   Deliveries
-	GitHubStatus GitHubStatus
-	LinearTeams  LinearTeams
+	// Settings gathers what the user, members, integrations and audit pages
+	// show; the others act.
+	Settings    SettingsViews
+	Credentials Credentials
+	Connect     AgentConnect
+	Accounts    Accounts
+	Deliveries  Deliveries
+	LinearTeams LinearTeams
 }
 
 // Server serves the pages.

@@ -1,5 +1,5 @@
 // The settings and admin pages: what they need (declared here, served by
-// credstore, oauthconnect, identity, intake, github and linear), their
+// settingsview, credstore, oauthconnect, identity, intake and linear), their
 // routes, and the credential chain said in plain words on every page.
 
 package web
@@ -11,9 +11,8 @@ import (
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/credstore/oauthconnect"
 	"github.com/tryreplicas/gateway/identity"
-	"github.com/tryreplicas/gateway/integrations/github"
 	"github.com/tryreplicas/gateway/integrations/intake"
-	"github.com/tryreplicas/gateway/integrations/linear"
+	"github.com/tryreplicas/gateway/integrations/settingsview"
 )
 
 // Credentials are the agent credentials (credstore.Service).
@@ -22,7 +21,15 @@ type Credentials interface {
 	Put(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, in credstore.Secret, by credstore.Change) (credstore.Credential, error)
 	Delete(ctx context.Context, o credstore.Owner, agent credstore.Agent, method credstore.Method, by credstore.Change) error
 	SetPreference(ctx context.Context, o credstore.Owner, agent credstore.Agent, by credstore.Change) error
-	ResolveMember(ctx context.Context, orgID, userID, callerID string, agent credstore.Agent) (credstore.Resolution, error)
+}
+
+// SettingsViews gather what each settings page shows, in one call per page
+// (settingsview.Service); the admin pages' views refuse non-admins.
+type SettingsViews interface {
+	User(ctx context.Context, by identity.Principal) (settingsview.User, error)
+	Members(ctx context.Context, by identity.Principal) (settingsview.Members, error)
+	Integrations(ctx context.Context, by identity.Principal) (settingsview.Integrations, error)
+	Audit(ctx context.Context, by identity.Principal, limit int) ([]settingsview.AuditEntry, error)
 }
 
 // AgentConnect runs Connect Claude and Connect OpenAI (oauthconnect.Service).
@@ -31,21 +38,16 @@ type AgentConnect interface {
 	Finish(ctx context.Context, r oauthconnect.Request, pasted string) (credstore.Credential, error)
 }
 
-// Accounts are members, invitations, personal tokens, the GitHub link and
-// the audit log (identity.Service).
+// Accounts change members, invitations, personal tokens and the GitHub
+// link (identity.Service).
 type Accounts interface {
 	Invite(ctx context.Context, by identity.Principal, email, name string, role identity.Role) (identity.Invitation, error)
-	Members(ctx context.Context, orgID string) ([]identity.Member, error)
 	SetRole(ctx context.Context, by identity.Principal, userID string, role identity.Role) (identity.Member, error)
 	RemoveMember(ctx context.Context, by identity.Principal, userID string) error
-	Invitations(ctx context.Context, orgID string) ([]identity.Invitation, error)
 	RevokeInvitation(ctx context.Context, by identity.Principal, id string) error
 	IssueOwnToken(ctx context.Context, by identity.Principal, org string) (string, identity.TokenInfo, error)
-	OwnTokens(ctx context.Context, by identity.Principal) ([]identity.TokenInfo, error)
 	RevokeOwnToken(ctx context.Context, by identity.Principal, tokenID string) error
-	GitHubLinkOf(ctx context.Context, userID string) (identity.GitHubLink, error)
 	UnlinkOwnGitHub(ctx context.Context, by identity.Principal) error
-	AuditLog(ctx context.Context, orgID string, limit int) ([]identity.AuditEntry, error)
 }
 
 // Deliveries are the webhook deliveries and their replay (intake.Service).
@@ -55,27 +57,22 @@ type Deliveries interface {
 	Replay(ctx context.Context, orgID, id string) error
 }
 
-// GitHubStatus is an org's GitHub connection (github.App).
-type GitHubStatus interface {
-	OrgStatus(ctx context.Context, orgID string) (github.OrgStatus, error)
-}
-
-// LinearTeams is an org's Linear connection and team mapping (linear.App).
+// LinearTeams maps an org's Linear teams to repositories (linear.App).
 type LinearTeams interface {
-	Connection(ctx context.Context, orgID string) (linear.Connection, error)
-	TeamMappings(ctx context.Context, orgID string) ([]linear.TeamMapping, error)
 	MapTeam(ctx context.Context, orgID, team, repo string) error
 }
 
 func (s *Server) settingsRoutes() {
 	if s.Credentials != nil {
 		s.agentRoutes()
-		s.userRoutes()
+		if s.Settings != nil {
+			s.userRoutes()
+		}
 	}
-	if s.Accounts != nil {
+	if s.Accounts != nil && s.Settings != nil {
 		s.memberRoutes()
 	}
-	if s.GitHubStatus != nil {
+	if s.Settings != nil {
 		s.handle("GET /settings/integrations", Admin, s.integrationsPage)
 		if s.LinearTeams != nil {
 			s.handle("POST /settings/integrations/linear/teams", Admin, s.mapTeam)

@@ -6,7 +6,6 @@ package web
 import (
 	"errors"
 
-	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/gateway/errs"
 	"github.com/tryreplicas/gateway/identity"
 	"github.com/tryreplicas/gateway/integrations/github"
@@ -35,36 +34,24 @@ type membersView struct {
 }
 
 func (s *Server) membersPage(p *Page) error {
-	ctx := p.R.Context()
-	members, err := s.Accounts.Members(ctx, p.Principal.OrgID)
+	v, err := s.Settings.Members(p.R.Context(), p.Principal)
 	if err != nil {
 		return err
 	}
-	invs, err := s.Accounts.Invitations(ctx, p.Principal.OrgID)
-	if err != nil {
-		return err
-	}
-	rows := make([]memberRow, len(members))
-	for i, m := range members {
-		rows[i] = memberRow{Member: m}
-		if s.Credentials == nil {
-			continue
-		}
-		// Another member's personal credentials show by method only.
-		res, err := s.Credentials.ResolveMember(ctx, p.Principal.OrgID, m.ID, p.Principal.UserID, "")
+	rows := make([]memberRow, len(v.Members))
+	for i, m := range v.Members {
+		rows[i] = memberRow{Member: m.Member}
 		switch {
-		case err == nil:
-			rows[i].Chain = chainWords(res, "them", "their")
-		case errors.Is(err, credstore.ErrNoCredentials):
+		case s.Credentials == nil:
+		case m.Chain == nil:
 			rows[i].Chain = "No coding agent configured for them."
+		case m.ID == p.Principal.UserID:
+			rows[i].Chain = ChainWords(*m.Chain)
 		default:
-			return err
-		}
-		if m.ID == p.Principal.UserID && err == nil {
-			rows[i].Chain = ChainWords(res)
+			rows[i].Chain = chainWords(*m.Chain, "them", "their")
 		}
 	}
-	return p.Render("settings_members", "Members", membersView{Members: rows, Invitations: invs, Me: p.Principal.UserID})
+	return p.Render("settings_members", "Members", membersView{Members: rows, Invitations: v.Invitations, Me: p.Principal.UserID})
 }
 
 type invitedView struct {
@@ -113,25 +100,12 @@ type integrationsView struct {
 }
 
 func (s *Server) integrationsPage(p *Page) error {
-	ctx := p.R.Context()
-	st, err := s.GitHubStatus.OrgStatus(ctx, p.Principal.OrgID)
+	in, err := s.Settings.Integrations(p.R.Context(), p.Principal)
 	if err != nil {
 		return err
 	}
-	v := integrationsView{GitHub: st, CanGitHub: s.GitHub != nil, CanLinear: s.Linear != nil, LinearMapping: s.LinearTeams != nil}
-	if s.LinearTeams != nil {
-		conn, err := s.LinearTeams.Connection(ctx, p.Principal.OrgID)
-		switch {
-		case err == nil:
-			v.Linear = &conn
-		case !errors.Is(err, errs.ErrNotFound):
-			return err
-		}
-		if v.Teams, err = s.LinearTeams.TeamMappings(ctx, p.Principal.OrgID); err != nil {
-			return err
-		}
-	}
-	return p.Render("settings_integrations", "Integrations", v)
+	return p.Render("settings_integrations", "Integrations", integrationsView{GitHub: in.GitHub, CanGitHub: s.GitHub != nil, Linear: in.Linear,
+		CanLinear: s.Linear != nil, Teams: in.Teams, LinearMapping: s.LinearTeams != nil})
 }
 
 func (s *Server) mapTeam(p *Page) error {
@@ -185,33 +159,11 @@ func (s *Server) replayDelivery(p *Page) error {
 	return p.RedirectFlash("/deliveries/"+d.ID, "Replaying the delivery; its new outcome shows here once it is processed (reload).")
 }
 
-type auditRow struct {
-	identity.AuditEntry
-	Actor string
-}
-
-// auditPage lists the org's audit log, naming members by email (others, such
-// as "system" or an automation token, by their id).
+// auditPage lists the org's newest audit entries, members named by email.
 func (s *Server) auditPage(p *Page) error {
-	ctx := p.R.Context()
-	entries, err := s.Accounts.AuditLog(ctx, p.Principal.OrgID, 200)
+	rows, err := s.Settings.Audit(p.R.Context(), p.Principal, 200)
 	if err != nil {
 		return err
-	}
-	members, err := s.Accounts.Members(ctx, p.Principal.OrgID)
-	if err != nil {
-		return err
-	}
-	emails := map[string]string{}
-	for _, m := range members {
-		emails[m.ID] = m.Email
-	}
-	rows := make([]auditRow, len(entries))
-	for i, e := range entries {
-		rows[i] = auditRow{AuditEntry: e, Actor: e.ActorID}
-		if email, ok := emails[e.ActorID]; ok {
-			rows[i].Actor = email
-		}
 	}
 	return p.Render("audit", "Audit log", rows)
 }

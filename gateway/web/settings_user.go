@@ -5,8 +5,6 @@
 package web
 
 import (
-	"errors"
-
 	"github.com/tryreplicas/gateway/credstore"
 	"github.com/tryreplicas/gateway/identity"
 )
@@ -34,29 +32,16 @@ type userView struct {
 }
 
 func (s *Server) userPage(p *Page) error {
-	ctx := p.R.Context()
-	st, err := s.Credentials.Settings(ctx, p.Principal.OrgID, p.Principal.UserID, p.Principal.IsAdmin())
+	u, err := s.Settings.User(p.R.Context(), p.Principal)
 	if err != nil {
 		return err
 	}
+	st := u.Credentials
 	v := userView{Creds: credentialCards(p, userCreds, st, st.Mine, true, s.Connect != nil), Preference: st.Preference, Chosen: st.Chosen,
 		CanRelink: s.GitHub != nil, Accounts: s.Accounts != nil, OrgNames: map[string]string{}}
 	if s.Accounts != nil {
-		link, err := s.Accounts.GitHubLinkOf(ctx, p.Principal.UserID)
-		switch {
-		case err == nil:
-			v.GitHub = &link
-		case !errors.Is(err, identity.ErrNotFound):
-			return err
-		}
-		if v.Tokens, err = s.Accounts.OwnTokens(ctx, p.Principal); err != nil {
-			return err
-		}
-		orgs, err := s.Identity.OrgsOf(ctx, p.Principal.UserID)
-		if err != nil {
-			return err
-		}
-		for _, o := range orgs {
+		v.GitHub, v.Tokens = u.GitHub, u.Tokens
+		for _, o := range u.Orgs {
 			v.OrgNames[o.ID] = o.Name
 		}
 	}
