@@ -23,7 +23,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,13 +167,8 @@ func BenchmarkIntake(b *testing.B) {
 		{"bare-hmac", func(*testing.B) http.Handler { return bareVerifier() }},
 		{"gateway-sqlite", func(b *testing.B) http.Handler { return benchGateway(b, nil) }},
 		{"gateway-postgres", func(b *testing.B) http.Handler {
-			schema := sqldbtest.NewSchema(b)
-			url := sqldbtest.URL(b)
-			sep := "?"
-			if strings.Contains(url, "?") {
-				sep = "&"
-			}
-			return benchGateway(b, map[string]string{"DATABASE_URL": url + sep + "search_path=" + schema, "REPLICAS_ENCRYPTION_KEY": testKey})
+			dsn, _ := sqldbtest.SchemaURL(b)
+			return benchGateway(b, map[string]string{"DATABASE_URL": dsn, "REPLICAS_ENCRYPTION_KEY": testKey})
 		}},
 	}
 	var results []loadResult

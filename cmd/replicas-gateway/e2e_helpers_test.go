@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,13 +32,8 @@ type gw struct {
 }
 
 func pgEnv(t *testing.T) map[string]string {
-	schema := sqldbtest.NewSchema(t)
-	url := sqldbtest.URL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return map[string]string{"DATABASE_URL": url + sep + "search_path=" + schema, "REPLICAS_ENCRYPTION_KEY": testKey}
+	dsn, _ := sqldbtest.SchemaURL(t)
+	return map[string]string{"DATABASE_URL": dsn, "REPLICAS_ENCRYPTION_KEY": testKey}
 }
 
 // selfURL as REPLICAS_PUBLIC_URL makes the gateway's public URL its own

@@ -48,6 +48,21 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// childEnv is a gateway child process's environment: the test's own without
+// any of the gateway's variables, plus vars.
+func childEnv(vars map[string]string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "GITHUB_") && !strings.HasPrefix(kv, "LINEAR_") && !strings.HasPrefix(kv, "REPLICAS_") {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
 // gatewayProcess is one `replicas-gateway serve` child.
 type gatewayProcess struct {
 	cmd    *exec.Cmd
@@ -95,12 +110,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	schema := sqldbtest.NewSchema(t)
-	dbURL := sqldbtest.URL(t)
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
+	dsn, schema := sqldbtest.SchemaURL(t)
 	fake, err := githubtest.New(4242)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +120,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 	addr := freeAddr(t)
 	base := "http://" + addr
 	vars := map[string]string{
-		"DATABASE_URL":            dbURL + sep + "search_path=" + schema,
+		"DATABASE_URL":            dsn,
 		"REPLICAS_ENCRYPTION_KEY": testKey,
 		"REPLICAS_ADDR":           addr,
 		"REPLICAS_DATA_DIR":       filepath.Join(dir, "data"),
@@ -125,15 +135,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		"REPLICAS_INTAKE_BATCH_WAIT": "20ms",
 		"REPLICAS_INTAKE_BATCH_SIZE": "16",
 	}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "GITHUB_") && !strings.HasPrefix(kv, "LINEAR_") && !strings.HasPrefix(kv, "REPLICAS_") {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range vars {
-		env = append(env, k+"="+v)
-	}
+	env := childEnv(vars)
 
 	// Every mention launches: Codertocat is a linked member with an org key,
 	// and installation 1 is bound to the org (seeded the way admin commands
@@ -228,7 +230,7 @@ func TestKill9LosesNothingAnswered(t *testing.T) {
 		t.Fatalf("no delivery shared a transaction before the kill (replicas_intake_batches_total %v)", batchesBeforeKill)
 	}
 
-	db, err := sqldb.OpenPostgres(ctx, dbURL, schema)
+	db, err := sqldb.OpenPostgres(ctx, sqldbtest.URL(t), schema)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,19 +29,14 @@ func TestMessagesAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
-	schema := sqldbtest.NewSchema(t)
-	dbURL := sqldbtest.URL(t)
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
+	dsn, _ := sqldbtest.SchemaURL(t)
 	fake, err := githubtest.New(4242)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(fake.Close)
 	vars := map[string]string{
-		"DATABASE_URL":            dbURL + sep + "search_path=" + schema,
+		"DATABASE_URL":            dsn,
 		"REPLICAS_ENCRYPTION_KEY": testKey,
 		"REPLICAS_DATA_DIR":       filepath.Join(dir, "data"),
 		"REPLICAS_PUBLIC_URL":     "http://gateway.test",
@@ -49,18 +44,7 @@ func TestMessagesAcrossProcesses(t *testing.T) {
 		"GITHUB_APP_PRIVATE_KEY":  string(fake.PrivateKey),
 		"GITHUB_API_URL":          fake.URL + "/",
 	}
-	envFor := func(addr string) []string {
-		var env []string
-		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, "GITHUB_") && !strings.HasPrefix(kv, "LINEAR_") && !strings.HasPrefix(kv, "REPLICAS_") {
-				env = append(env, kv)
-			}
-		}
-		for k, v := range vars {
-			env = append(env, k+"="+v)
-		}
-		return append(env, "REPLICAS_ADDR="+addr)
-	}
+	envFor := func(addr string) []string { return append(childEnv(vars), "REPLICAS_ADDR="+addr) }
 
 	// The seeder opens the database the way admin commands do: Ada, her API
 	// token and a workspace whose token the test holds (as its launcher would).

@@ -107,14 +107,9 @@ func TestServeEmbeddedSurvivesRestart(t *testing.T) {
 // Two gateways on different ports share one PostgreSQL database.
 func TestServeTwoReplicasSharePostgres(t *testing.T) {
 	t.Parallel()
-	schema := sqldbtest.NewSchema(t)
-	url := sqldbtest.URL(t)
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
+	dsn, _ := sqldbtest.SchemaURL(t)
 	getenv := env(map[string]string{
-		"DATABASE_URL":            url + sep + "search_path=" + schema,
+		"DATABASE_URL":            dsn,
 		"REPLICAS_ENCRYPTION_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
 	})
 	cfg := mustConfig(t, getenv)

@@ -98,6 +98,20 @@ func NewSchema(t testing.TB) string {
 	return schema
 }
 
+// SchemaURL creates an empty schema (as NewSchema) and returns a connection
+// URL whose search_path is that schema, for code that opens the database
+// itself (a gateway's configuration, a child process), and the schema's name.
+func SchemaURL(t testing.TB) (dsn, schema string) {
+	t.Helper()
+	schema = NewSchema(t)
+	url := URL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema, schema
+}
+
 func newPostgres(t testing.TB) *sqldb.DB {
 	t.Helper()
 	schema := NewSchema(t)
