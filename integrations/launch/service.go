@@ -306,19 +306,30 @@ type launchWorker struct {
 // a few seconds for the bookkeeping around it; else the queue's short
 // default. River re-runs the job of a dead process only after this, so a
 // launch still in flight is never started twice at once.
-func (w *launchWorker) Timeout(*river.Job[LaunchArgs]) time.Duration {
-	if l, ok := w.s.launcher.(interface{ Timeout() time.Duration }); ok {
+func (w *launchWorker) Timeout(*river.Job[LaunchArgs]) time.Duration { return w.s.launcherJobTimeout() }
+
+// NextRetry applies Service.RetryDelay; zero means River's backoff.
+func (w *launchWorker) NextRetry(job *river.Job[LaunchArgs]) time.Time {
+	return w.s.nextRetry(job.Attempt)
+}
+
+// launcherJobTimeout is the timeout of a job that calls the launcher: the
+// launcher's own deadline (when it has one) plus a few seconds for the
+// bookkeeping around it; zero (the queue's default) otherwise.
+func (s *Service) launcherJobTimeout() time.Duration {
+	if l, ok := s.launcher.(interface{ Timeout() time.Duration }); ok {
 		return l.Timeout() + 5*time.Second
 	}
 	return 0
 }
 
-// NextRetry applies Service.RetryDelay; zero means River's backoff.
-func (w *launchWorker) NextRetry(job *river.Job[LaunchArgs]) time.Time {
-	if w.s.RetryDelay == nil {
+// nextRetry applies Service.RetryDelay to a job's attempt; zero means
+// River's backoff.
+func (s *Service) nextRetry(attempt int) time.Time {
+	if s.RetryDelay == nil {
 		return time.Time{}
 	}
-	return time.Now().Add(w.s.RetryDelay(job.Attempt))
+	return time.Now().Add(s.RetryDelay(attempt))
 }
 
 // Work marks the workspace launching, calls the launcher outside any

@@ -35,19 +35,11 @@ type signalWorker struct {
 }
 
 // Timeout: the launcher's own deadline plus bookkeeping, as for launches.
-func (w *signalWorker) Timeout(*river.Job[SignalArgs]) time.Duration {
-	if l, ok := w.s.launcher.(interface{ Timeout() time.Duration }); ok {
-		return l.Timeout() + 5*time.Second
-	}
-	return 0
-}
+func (w *signalWorker) Timeout(*river.Job[SignalArgs]) time.Duration { return w.s.launcherJobTimeout() }
 
 // NextRetry applies Service.RetryDelay; zero means River's backoff.
 func (w *signalWorker) NextRetry(job *river.Job[SignalArgs]) time.Time {
-	if w.s.RetryDelay == nil {
-		return time.Time{}
-	}
-	return time.Now().Add(w.s.RetryDelay(job.Attempt))
+	return w.s.nextRetry(job.Attempt)
 }
 
 // Work sends the request outside any transaction. A wake for a workspace
