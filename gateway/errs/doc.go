@@ -1,5 +1,6 @@
-// Package errs holds the few error kinds that the HTTP layer turns into a
-// status and the error body {"error":code,"message":sentence}. Domain
-// packages wrap these kinds (errors.Is finds them) or build an *Error with a
-// precise code and message; gateway.writeError is the one place that maps them.
+// Package errs holds the few error kinds that the HTTP layers turn into a
+// status: the JSON API's body {"error":code,"message":sentence} and the
+// pages' error page. Domain packages wrap these kinds (errors.Is finds them)
+// or build an *Error with a precise code and message; HTTPStatus is the one
+// table from kind to status.
 package errs

@@ -3,6 +3,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kinds. Each maps to one HTTP status in the gateway.
@@ -15,6 +16,32 @@ var (
 	ErrUnprocessable = errors.New("unprocessable") // 422
 	ErrUnavailable   = errors.New("unavailable")   // 503
 )
+
+// kindStatus is the one table from kind to HTTP status, for the JSON API
+// and the pages alike.
+var kindStatus = []struct {
+	kind   error
+	status int
+}{
+	{ErrInvalid, http.StatusBadRequest},
+	{ErrUnauthorized, http.StatusUnauthorized},
+	{ErrForbidden, http.StatusForbidden},
+	{ErrNotFound, http.StatusNotFound},
+	{ErrConflict, http.StatusConflict},
+	{ErrUnprocessable, http.StatusUnprocessableEntity},
+	{ErrUnavailable, http.StatusServiceUnavailable},
+}
+
+// HTTPStatus is the HTTP status of err's kind; ok is false for an error of
+// no kind.
+func HTTPStatus(err error) (status int, ok bool) {
+	for _, k := range kindStatus {
+		if errors.Is(err, k.kind) {
+			return k.status, true
+		}
+	}
+	return 0, false
+}
 
 // Error is an error of a kind with the code and sentence shown to the caller.
 type Error struct {

@@ -13,18 +13,16 @@ import (
 	"github.com/tryreplicas/gateway/gateway/sqldb"
 )
 
-var kindStatus = []struct {
-	kind   error
-	status int
-	code   string
-}{
-	{errs.ErrInvalid, http.StatusBadRequest, "invalid_request"},
-	{errs.ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
-	{errs.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{errs.ErrNotFound, http.StatusNotFound, "not_found"},
-	{errs.ErrConflict, http.StatusConflict, "conflict"},
-	{errs.ErrUnprocessable, http.StatusUnprocessableEntity, "unprocessable"},
-	{errs.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+// statusCode is the error code of a kinded error that carries none of its
+// own (not an *errs.Error), by its status.
+var statusCode = map[int]string{
+	http.StatusBadRequest:          "invalid_request",
+	http.StatusUnauthorized:        "unauthorized",
+	http.StatusForbidden:           "forbidden",
+	http.StatusNotFound:            "not_found",
+	http.StatusConflict:            "conflict",
+	http.StatusUnprocessableEntity: "unprocessable",
+	http.StatusServiceUnavailable:  "unavailable",
 }
 
 // errorBody is the shape of every error answer: a stable code for programs
@@ -49,15 +47,12 @@ func writeError(c *gin.Context, err error) {
 }
 
 func classify(err error) (int, errorBody) {
-	var e *errs.Error
-	for _, k := range kindStatus {
-		if !errors.Is(err, k.kind) {
-			continue
-		}
+	if status, ok := errs.HTTPStatus(err); ok {
+		var e *errs.Error
 		if errors.As(err, &e) {
-			return k.status, errorBody{Error: e.Code, Message: e.Message}
+			return status, errorBody{Error: e.Code, Message: e.Message}
 		}
-		return k.status, errorBody{Error: k.code, Message: err.Error()}
+		return status, errorBody{Error: statusCode[status], Message: err.Error()}
 	}
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {

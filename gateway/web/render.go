@@ -119,18 +119,16 @@ func (s *Server) render(p *Page, status int, name, title string, data any, errMs
 	return err
 }
 
-var kindStatus = []struct {
-	kind   error
-	status int
-	text   string
-}{
-	{errs.ErrInvalid, http.StatusBadRequest, "The request was not valid."},
-	{errs.ErrUnauthorized, http.StatusUnauthorized, "You need to sign in for this."},
-	{errs.ErrForbidden, http.StatusForbidden, "You are not allowed to do this."},
-	{errs.ErrNotFound, http.StatusNotFound, "Not found."},
-	{errs.ErrConflict, http.StatusConflict, "This conflicts with the current state."},
-	{errs.ErrUnprocessable, http.StatusUnprocessableEntity, "This cannot be done right now."},
-	{errs.ErrUnavailable, http.StatusServiceUnavailable, "The service is unavailable; try again shortly."},
+// statusText is the sentence an error page shows for a kinded error that
+// carries none of its own (not an *errs.Error), by its status.
+var statusText = map[int]string{
+	http.StatusBadRequest:          "The request was not valid.",
+	http.StatusUnauthorized:        "You need to sign in for this.",
+	http.StatusForbidden:           "You are not allowed to do this.",
+	http.StatusNotFound:            "Not found.",
+	http.StatusConflict:            "This conflicts with the current state.",
+	http.StatusUnprocessableEntity: "This cannot be done right now.",
+	http.StatusServiceUnavailable:  "The service is unavailable; try again shortly.",
 }
 
 // errorView is what the error page shows.
@@ -144,15 +142,12 @@ type errorView struct {
 // (logged).
 func (s *Server) renderError(p *Page, err error) {
 	status, code, msg := http.StatusInternalServerError, "internal", "Something went wrong on our side."
-	var e *errs.Error
-	matched := false
-	for _, k := range kindStatus {
-		if errors.Is(err, k.kind) {
-			status, code, msg, matched = k.status, "", k.text, true
-			if errors.As(err, &e) {
-				code, msg = e.Code, e.Message
-			}
-			break
+	kindStatus, matched := errs.HTTPStatus(err)
+	if matched {
+		status, code, msg = kindStatus, "", statusText[kindStatus]
+		var e *errs.Error
+		if errors.As(err, &e) {
+			code, msg = e.Code, e.Message
 		}
 	}
 	var maxErr *http.MaxBytesError
