@@ -139,7 +139,10 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	fmt.Fprintf(stdout, "→ GitHub: issue_comment by @Codertocat on Codertocat/Hello-World#1: %d %s\n", status, answer)
-	assign := linearAssign{Email: "ada@example.com", ActorID: "8f6a6b9c-3f2e-4d0a-9a64-1d2c3b4a5e6f", IssueID: "2f2b4399-3488-4a74-8c8a-1509f33ca5bf",
+	// The admin assigns the Linear issue: a workspace of Ada's own would
+	// race the GitHub one to the refusal of her key, and whichever came
+	// second would not need to re-authenticate.
+	assign := linearAssign{Email: "admin@example.com", ActorID: "8f6a6b9c-3f2e-4d0a-9a64-1d2c3b4a5e6f", IssueID: "2f2b4399-3488-4a74-8c8a-1509f33ca5bf",
 		Identifier: "ENG-142", AppUserID: appUser, OrganizationID: linOrg}
 	body, err = assign.build(time.Now())
 	if err != nil {
@@ -149,7 +152,7 @@ func cmdDemo(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "→ Linear: ENG-142 assigned to Replicas by ada@example.com: %d %s\n\n", status, answer)
+	fmt.Fprintf(stdout, "→ Linear: ENG-142 assigned to Replicas by admin@example.com: %d %s\n\n", status, answer)
 
 	list, err := waitLaunched(ctx, a, orgID, 2)
 	if err != nil {
